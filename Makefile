@@ -1,0 +1,43 @@
+# One entry point for a newcomer: `make run` serves, `make test` tests; each builds its own .venv first.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-unit lint bench check venv lock clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m app serve
+
+check: $(STAMP)
+	$(BIN)/python -m app check
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check app tests scripts
+	$(BIN)/mypy app
+
+bench: $(STAMP)
+	$(BIN)/python -m scripts.bench $(BENCH_ARGS)
+
+# Re-pin every transitive dependency after changing pyproject.toml.
+lock:
+	rm -rf /tmp/mem0-fixed-lock && $(PYTHON) -m venv /tmp/mem0-fixed-lock
+	/tmp/mem0-fixed-lock/bin/pip install --quiet ".[dev]"
+	/tmp/mem0-fixed-lock/bin/pip freeze --exclude mem0-fixed > requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

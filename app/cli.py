@@ -1,0 +1,82 @@
+"""`mem0-fixed serve | check | migrate`: the server, the startup checks as a report, the migrator alone."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+import uvicorn
+
+from app.checks import run_checks
+from app.config import ConfigError, Settings, load_settings
+from app.db.migrator import MigrationError, migrate
+from app.lifespan import StartupError, build_ollama_client, resolve_conninfo
+from app.log import configure_logging
+from app.main import create_app
+
+EXIT_CONFIG = 2
+EXIT_STARTUP = 1
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as error:
+        print(str(error), file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def serve(settings: Settings) -> int:
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    asyncio.run(server.serve())
+    if not server.started:
+        reason = getattr(app.state, "startup_error", "see the log above")
+        print(f"startup failed: {reason}", file=sys.stderr, flush=True)
+        return EXIT_STARTUP
+    return 0
+
+
+async def _check(settings: Settings) -> int:
+    try:
+        conninfo = await resolve_conninfo(settings)
+    except StartupError as error:
+        print(f"[FAIL] postgres: {error}")
+        return EXIT_STARTUP
+    client = build_ollama_client(settings)
+    try:
+        report = await run_checks(settings, conninfo, client, allow_pull=False)
+    finally:
+        await client.close()
+    for result in report.results:
+        print(result.line())
+    print("all checks passed" if report.ok else f"{len(report.failures())} check(s) failed")
+    return 0 if report.ok else EXIT_STARTUP
+
+
+async def _migrate(settings: Settings) -> int:
+    conninfo = await resolve_conninfo(settings)
+    try:
+        applied = await migrate(conninfo, collection=settings.collection_name, dims=settings.embedding_dims)
+    except MigrationError as error:
+        print(f"migrations: {error}", file=sys.stderr)
+        return EXIT_STARTUP
+    print(f"applied {applied}" if applied else "up to date")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mem0-fixed", description=__doc__)
+    parser.add_argument("command", choices=("serve", "check", "migrate"), nargs="?", default="serve")
+    args = parser.parse_args(argv)
+    settings = _settings_or_exit()
+    configure_logging(settings.log_level)
+    if args.command == "serve":
+        return serve(settings)
+    if args.command == "check":
+        return asyncio.run(_check(settings))
+    return asyncio.run(_migrate(settings))

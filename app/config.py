@@ -1,0 +1,185 @@
+"""Settings read from the environment only, validated once at startup.
+
+Every default points at a local service; nothing here can select a remote provider.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SUPPORTED_PROVIDER = "ollama"
+SECRET_FIELDS = frozenset({"postgres_password", "database_url"})
+
+
+class ConfigError(Exception):
+    """The environment holds a value the server cannot run with."""
+
+
+class Settings(BaseSettings):
+    """The server's whole configuration; field aliases are the environment variable names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+    )
+
+    # Postgres: upstream mem0's names, or one DATABASE_URL. Neither set means the embedded server.
+    database_url: SecretStr | None = Field(None, validation_alias=AliasChoices("DATABASE_URL"))
+    postgres_host: str | None = Field(None, validation_alias=AliasChoices("POSTGRES_HOST"))
+    postgres_port: int = Field(5432, validation_alias=AliasChoices("POSTGRES_PORT"))
+    postgres_db: str = Field("postgres", validation_alias=AliasChoices("POSTGRES_DB"))
+    postgres_user: str = Field("postgres", validation_alias=AliasChoices("POSTGRES_USER"))
+    postgres_password: SecretStr = Field(SecretStr(""), validation_alias=AliasChoices("POSTGRES_PASSWORD"))
+    collection_name: str = Field(
+        "memories", pattern=r"^[a-z_][a-z0-9_]{0,47}$", validation_alias=AliasChoices("POSTGRES_COLLECTION_NAME")
+    )
+    pool_min_size: int = Field(2, ge=1, validation_alias=AliasChoices("MEM0_DB_POOL_MIN"))
+    pool_max_size: int = Field(20, ge=1, validation_alias=AliasChoices("MEM0_DB_POOL_MAX"))
+    db_timeout_s: float = Field(10.0, gt=0, validation_alias=AliasChoices("MEM0_DB_TIMEOUT_S"))
+    data_dir: Path = Field(Path("./data"), validation_alias=AliasChoices("MEM0_DATA_DIR"))
+
+    # Ollama: the only provider.
+    ollama_base_url: str = Field("http://localhost:11434", validation_alias=AliasChoices("OLLAMA_BASE_URL"))
+    llm_provider: str = Field(SUPPORTED_PROVIDER, validation_alias=AliasChoices("MEM0_LLM_PROVIDER"))
+    embedder_provider: str = Field(SUPPORTED_PROVIDER, validation_alias=AliasChoices("MEM0_EMBEDDER_PROVIDER"))
+    llm_model: str = Field("mistral:7b-instruct-q5_K_M", min_length=1, validation_alias=AliasChoices("MEM0_LLM_MODEL"))
+    embedder_model: str = Field(
+        "nomic-embed-text:latest", min_length=1, validation_alias=AliasChoices("MEM0_EMBEDDER_MODEL")
+    )
+    embedding_dims: int = Field(768, ge=1, le=16000, validation_alias=AliasChoices("MEM0_EMBEDDING_DIMS"))
+    ollama_keep_alive: str = Field("30m", validation_alias=AliasChoices("MEM0_OLLAMA_KEEP_ALIVE"))
+    ollama_pull_missing: bool = Field(False, validation_alias=AliasChoices("MEM0_OLLAMA_PULL_MISSING"))
+    ollama_connect_timeout_s: float = Field(5.0, gt=0, validation_alias=AliasChoices("MEM0_OLLAMA_CONNECT_TIMEOUT_S"))
+    embed_timeout_s: float = Field(30.0, gt=0, validation_alias=AliasChoices("MEM0_EMBED_TIMEOUT_S"))
+    llm_timeout_s: float = Field(120.0, gt=0, validation_alias=AliasChoices("MEM0_LLM_TIMEOUT_S"))
+    pull_timeout_s: float = Field(3600.0, gt=0, validation_alias=AliasChoices("MEM0_OLLAMA_PULL_TIMEOUT_S"))
+    ollama_max_connections: int = Field(64, ge=1, validation_alias=AliasChoices("MEM0_OLLAMA_MAX_CONNECTIONS"))
+
+    # Startup behaviour.
+    startup_retries: int = Field(5, ge=1, validation_alias=AliasChoices("MEM0_STARTUP_RETRIES"))
+    startup_backoff_s: float = Field(0.5, ge=0, validation_alias=AliasChoices("MEM0_STARTUP_BACKOFF_S"))
+    allow_openai_env: bool = Field(False, validation_alias=AliasChoices("MEM0_ALLOW_OPENAI_ENV"))
+    warmup: bool = Field(True, validation_alias=AliasChoices("MEM0_WARMUP"))
+
+    # Request limits.
+    max_message_chars: int = Field(20_000, ge=1, validation_alias=AliasChoices("MEM0_MAX_MESSAGE_CHARS"))
+    max_messages: int = Field(50, ge=1, validation_alias=AliasChoices("MEM0_MAX_MESSAGES"))
+    max_top_k: int = Field(100, ge=1, validation_alias=AliasChoices("MEM0_MAX_TOP_K"))
+    max_list_limit: int = Field(1000, ge=1, validation_alias=AliasChoices("MEM0_MAX_LIST_LIMIT"))
+    exact_search_max_rows: int = Field(10_000, ge=0, validation_alias=AliasChoices("MEM0_EXACT_SEARCH_MAX_ROWS"))
+    hnsw_ef_search: int = Field(100, ge=1, le=1000, validation_alias=AliasChoices("MEM0_HNSW_EF_SEARCH"))
+    allow_reset: bool = Field(False, validation_alias=AliasChoices("MEM0_ALLOW_RESET"))
+
+    # HTTP server.
+    host: str = Field("127.0.0.1", validation_alias=AliasChoices("MEM0_HOST"))
+    port: int = Field(8888, ge=0, le=65535, validation_alias=AliasChoices("MEM0_PORT"))
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias=AliasChoices("MEM0_LOG_LEVEL")
+    )
+
+    @field_validator("llm_provider", "embedder_provider")
+    @classmethod
+    def _only_ollama(cls, value: str) -> str:
+        if value.strip().lower() != SUPPORTED_PROVIDER:
+            raise ValueError(f"only '{SUPPORTED_PROVIDER}' is supported; unset it or set it to '{SUPPORTED_PROVIDER}'")
+        return SUPPORTED_PROVIDER
+
+    @field_validator("ollama_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://, e.g. http://localhost:11434")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _pool_bounds(self) -> Settings:
+        if self.pool_min_size > self.pool_max_size:
+            raise ValueError("MEM0_DB_POOL_MIN must not exceed MEM0_DB_POOL_MAX")
+        return self
+
+    @property
+    def uses_embedded_postgres(self) -> bool:
+        return self.database_url is None and self.postgres_host is None
+
+    def conninfo(self, embedded_uri: str | None = None) -> str:
+        """The libpq connection string; the embedded server's URI when no external one is configured."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        if self.postgres_host is not None:
+            user = quote(self.postgres_user, safe="")
+            password = quote(self.postgres_password.get_secret_value(), safe="")
+            return f"postgresql://{user}:{password}@{self.postgres_host}:{self.postgres_port}/{self.postgres_db}"
+        if embedded_uri is None:
+            raise ConfigError("no POSTGRES_HOST or DATABASE_URL is set and the embedded Postgres is not running")
+        return embedded_uri
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective configuration with every secret masked, for GET /configure and logs."""
+        shown: dict[str, Any] = {}
+        for name, value in self.model_dump().items():
+            if name in SECRET_FIELDS and value is not None:
+                shown[name] = "***" if name != "database_url" else _mask_url(value.get_secret_value())
+            elif isinstance(value, Path):
+                shown[name] = str(value)
+            else:
+                shown[name] = value
+        return shown
+
+
+def _mask_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, location = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{location}"
+
+
+def conflicting_openai_env(environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    """Names of set OPENAI_* variables: upstream mem0 would silently use them."""
+    return sorted(name for name, value in environ.items() if name.upper().startswith("OPENAI_") and value != "")
+
+
+def describe_validation_error(error: ValidationError) -> list[str]:
+    """One line per invalid variable: its name, the bad value and how to fix it."""
+    aliases = {name: _alias_of(field.validation_alias, name) for name, field in Settings.model_fields.items()}
+    lines = []
+    for item in error.errors():
+        location = str(item["loc"][0]) if item["loc"] else ""
+        variable = aliases.get(location, location or "configuration")
+        value = item.get("input")
+        shown = "" if isinstance(value, dict) else f"={value!r}"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        lines.append(f"config error: {variable}{shown}: {message}")
+    return lines
+
+
+def _alias_of(alias: object, default: str) -> str:
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return default
+
+
+def load_settings(environ: dict[str, str] | os._Environ[str] | None = None, **overrides: Any) -> Settings:
+    """Build Settings and apply the checks that need the raw environment; raise ConfigError with fix hints."""
+    env = os.environ if environ is None else environ
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as error:
+        raise ConfigError("\n".join(describe_validation_error(error))) from None
+    conflicts = conflicting_openai_env(env)
+    if conflicts and not settings.allow_openai_env:
+        raise ConfigError(
+            f"config error: {', '.join(conflicts)} is set, but this server only talks to Ollama; "
+            "unset it, or set MEM0_ALLOW_OPENAI_ENV=true to downgrade this to a warning"
+        )
+    return settings

@@ -1,0 +1,48 @@
+"""Maps database failures to API errors in one place, by SQLSTATE and constraint name."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import psycopg
+from psycopg import errors as pg
+from psycopg_pool import PoolTimeout
+
+from app.errors import AppError, Conflict, InvalidInput, StorageUnavailable
+
+logger = logging.getLogger(__name__)
+
+# Constraint name -> (error type, message). Primary keys are random UUIDs, so a clash means a replayed insert.
+CONSTRAINT_ERRORS: dict[str, tuple[type[AppError], str]] = {}
+
+
+def register_constraint(name: str, error: type[AppError], message: str) -> None:
+    CONSTRAINT_ERRORS[name] = (error, message)
+
+
+def translate(error: psycopg.Error) -> AppError:
+    constraint = getattr(error.diag, "constraint_name", None)
+    if constraint and constraint in CONSTRAINT_ERRORS:
+        kind, message = CONSTRAINT_ERRORS[constraint]
+        return kind(message)
+    if isinstance(error, pg.UniqueViolation):
+        return Conflict(f"a row with this key already exists ({constraint or 'unique constraint'})")
+    if isinstance(error, pg.CharacterNotInRepertoire | pg.UntranslatableCharacter | pg.InvalidTextRepresentation):
+        return InvalidInput("the request holds text Postgres cannot store (for example a NUL character); remove it")
+    if isinstance(error, pg.OperationalError | pg.AdminShutdown | pg.QueryCanceled):
+        return StorageUnavailable(f"the database is unavailable: {type(error).__name__}")
+    logger.error("database error", extra={"sqlstate": error.sqlstate, "error_type": type(error).__name__})
+    return StorageUnavailable(f"the database rejected the operation ({error.sqlstate or type(error).__name__})")
+
+
+@asynccontextmanager
+async def storage_errors() -> AsyncIterator[None]:
+    """Wrap every database use: psycopg and pool failures leave as API errors, never as bare 500s."""
+    try:
+        yield
+    except PoolTimeout as error:
+        raise StorageUnavailable("no database connection became free in time; the server is overloaded") from error
+    except psycopg.Error as error:
+        raise translate(error) from error

@@ -1,0 +1,29 @@
+"""`Annotated` dependency aliases: routes ask for what they need, the lifespan-built state provides it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.config import Settings
+from app.memories.service import MemoryService
+from app.state import AppState
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.services
+    return state
+
+
+def get_settings(request: Request) -> Settings:
+    return get_state(request).settings
+
+
+def get_memory_service(request: Request) -> MemoryService:
+    return get_state(request).memories
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+MemoryServiceDep = Annotated[MemoryService, Depends(get_memory_service)]

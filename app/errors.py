@@ -1,0 +1,146 @@
+"""One error type per failure kind, one JSON shape `{error, message, request_id}`, one handler."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    """Base of every error the API answers with; subclasses fix the status and the error code."""
+
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+class BadRequest(AppError):
+    status_code = 400
+    code = "bad_request"
+
+
+class InvalidInput(AppError):
+    status_code = 422
+    code = "invalid_input"
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "not_found"
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "conflict"
+
+
+class NotImplementedYet(AppError):
+    status_code = 501
+    code = "not_implemented"
+
+
+class UpstreamError(AppError):
+    """Ollama answered, but not with something usable."""
+
+    status_code = 502
+    code = "upstream_error"
+
+
+class EmbeddingDimensionMismatch(UpstreamError):
+    code = "embedding_dimension_mismatch"
+
+
+class UpstreamUnavailable(AppError):
+    status_code = 503
+    code = "upstream_unavailable"
+
+
+class UpstreamTimeout(AppError):
+    status_code = 504
+    code = "upstream_timeout"
+
+
+class StorageUnavailable(AppError):
+    status_code = 503
+    code = "storage_unavailable"
+
+
+class NotReady(AppError):
+    status_code = 503
+    code = "not_ready"
+
+
+def request_id_of(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "") or "")
+
+
+def error_response(
+    request: Request, status_code: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    request_id = request_id_of(request)
+    all_headers = {"X-Request-ID": request_id, **(headers or {})}
+    body = {"error": code, "message": message, "request_id": request_id}
+    return JSONResponse(body, status_code=status_code, headers=all_headers)
+
+
+def _describe_validation(exc: RequestValidationError) -> tuple[int, str]:
+    problems = []
+    status = 422
+    for item in exc.errors():
+        location = ".".join(str(part) for part in item.get("loc", ()) if part != "body") or "body"
+        if item.get("type") == "json_invalid":
+            return 400, "the request body is not valid JSON; send a JSON object with Content-Type: application/json"
+        message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+        problems.append(f"{location}: {message}")
+    return status, "; ".join(problems) or "invalid request"
+
+
+async def _handle_app_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    if exc.status_code >= 500:
+        logger.warning("request failed: %s: %s", exc.code, exc.message, extra={"request_id": request_id_of(request)})
+    return error_response(request, exc.status_code, exc.code, exc.message, exc.headers)
+
+
+async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    status, message = _describe_validation(exc)
+    return error_response(request, status, "bad_request" if status == 400 else "invalid_input", message)
+
+
+async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    headers: dict[str, Any] = dict(exc.headers or {})
+    return error_response(request, exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail), headers)
+
+
+async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error", extra={"request_id": request_id_of(request)})
+    return error_response(
+        request, 500, "internal_error", "the server failed unexpectedly; quote the request_id when reporting it"
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _handle_app_error)
+    app.add_exception_handler(RequestValidationError, _handle_validation)
+    app.add_exception_handler(StarletteHTTPException, _handle_http)
+    app.add_exception_handler(Exception, _handle_unexpected)

@@ -1,0 +1,1 @@
+"""The one Ollama client every model call goes through."""

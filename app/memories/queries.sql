@@ -1,0 +1,62 @@
+-- Named queries for the memories table ("{collection}") and its history.
+-- {where} is a filter clause the repository composes from identifiers and filters.
+
+-- name: insert_memory
+INSERT INTO "{collection}" (id, vector, payload) VALUES (%(id)s, %(vector)b, %(payload)s)
+
+-- name: insert_history
+INSERT INTO memory_history (id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role)
+VALUES (gen_random_uuid(), %(memory_id)s, %(old_memory)s, %(new_memory)s, %(event)s, now(), now(), %(is_deleted)s, %(actor_id)s, %(role)s)
+
+-- name: get_memory
+SELECT id, payload FROM "{collection}" WHERE id = %(id)s
+
+-- name: lock_memory
+SELECT id, payload FROM "{collection}" WHERE id = %(id)s FOR UPDATE
+
+-- name: list_memories
+SELECT id, payload FROM "{collection}" WHERE {where}
+ORDER BY payload ->> 'created_at' DESC, id
+LIMIT %(limit)s
+
+-- name: count_scope_capped
+SELECT count(*) FROM (SELECT 1 FROM "{collection}" WHERE {where} LIMIT %(cap)s) AS scope
+
+-- Small scopes: an exact scan of the scope's rows (MATERIALIZED keeps the planner off the HNSW index).
+-- name: search_exact
+WITH scope AS MATERIALIZED (SELECT id, payload, vector FROM "{collection}" WHERE {where})
+SELECT id, payload, vector <=> %(vector)b AS distance FROM scope
+ORDER BY distance, id
+LIMIT %(limit)s
+
+-- Large scopes: the HNSW index, scanned iteratively (hnsw.iterative_scan is set on every connection).
+-- name: search_index
+SELECT id, payload, vector <=> %(vector)b AS distance FROM "{collection}" WHERE {where}
+ORDER BY vector <=> %(vector)b
+LIMIT %(limit)s
+
+-- name: update_payload
+UPDATE "{collection}" SET payload = %(payload)s WHERE id = %(id)s
+
+-- name: update_vector_and_payload
+UPDATE "{collection}" SET vector = %(vector)b, payload = %(payload)s WHERE id = %(id)s
+
+-- name: delete_memory
+WITH gone AS (DELETE FROM "{collection}" WHERE id = %(id)s RETURNING id, payload)
+INSERT INTO memory_history (id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role)
+SELECT gen_random_uuid(), id, payload ->> 'data', NULL, 'DELETE', now(), now(), true, payload ->> 'actor_id', payload ->> 'role'
+FROM gone
+
+-- name: delete_scope
+WITH gone AS (DELETE FROM "{collection}" WHERE {where} RETURNING id, payload)
+INSERT INTO memory_history (id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role)
+SELECT gen_random_uuid(), id, payload ->> 'data', NULL, 'DELETE', now(), now(), true, payload ->> 'actor_id', payload ->> 'role'
+FROM gone
+
+-- name: history
+SELECT id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role
+FROM memory_history WHERE memory_id = %(memory_id)s
+ORDER BY created_at, event = 'DELETE', id
+
+-- name: reset_all
+TRUNCATE "{collection}", memory_history

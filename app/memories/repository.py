@@ -1,0 +1,206 @@
+"""SQL access for memories and their history; every statement comes from queries.sql."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from pgvector import Vector
+from psycopg import AsyncConnection, sql
+from psycopg.types.json import Jsonb
+
+from app.db.queries import Queries
+from app.errors import InvalidInput
+
+QUERIES_FILE = Path(__file__).with_name("queries.sql")
+_COMPARISONS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+@dataclass(frozen=True)
+class StoredMemory:
+    id: UUID
+    payload: dict[str, Any]
+    distance: float | None = None
+
+
+@dataclass(frozen=True)
+class NewMemory:
+    id: UUID
+    vector: Sequence[float]
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    memory_id: UUID
+    event: str
+    old_memory: str | None
+    new_memory: str | None
+    actor_id: str | None = None
+    role: str | None = None
+    is_deleted: bool = False
+
+
+class Where:
+    """A parameterised WHERE clause over payload keys: keys are quoted literals, values are placeholders."""
+
+    def __init__(self) -> None:
+        self.parts: list[sql.Composable] = []
+        self.params: dict[str, Any] = {}
+
+    def _param(self, value: Any) -> sql.Placeholder:
+        name = f"w{len(self.params)}"
+        self.params[name] = value
+        return sql.Placeholder(name)
+
+    def equals(self, key: str, value: Any) -> None:
+        self.parts.append(sql.SQL("payload ->> {} = {}").format(sql.Literal(key), self._param(_as_text(value))))
+
+    def add_filter(self, key: str, condition: Any) -> None:
+        if not isinstance(condition, dict):
+            if isinstance(condition, list):
+                raise InvalidInput(f'filters.{key}: use {{"in": [...]}} to match one of several values')
+            self.equals(key, condition)
+            return
+        if not condition:
+            raise InvalidInput(f"filters.{key}: an empty operator object matches nothing; give an operator")
+        for operator, value in condition.items():
+            self._add_operator(key, operator, value)
+
+    def _add_operator(self, key: str, operator: str, value: Any) -> None:
+        field = sql.SQL("payload ->> {}").format(sql.Literal(key))
+        if operator == "eq":
+            self.equals(key, value)
+        elif operator == "ne":
+            self.parts.append(sql.SQL("{} IS DISTINCT FROM {}").format(field, self._param(_as_text(value))))
+        elif operator in ("in", "nin"):
+            if not isinstance(value, list) or not value:
+                raise InvalidInput(f"filters.{key}.{operator} needs a non-empty list")
+            test = sql.SQL("{} = ANY({})").format(field, self._param([_as_text(item) for item in value]))
+            self.parts.append(test if operator == "in" else sql.SQL("NOT coalesce({}, false)").format(test))
+        elif operator in _COMPARISONS:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InvalidInput(f"filters.{key}.{operator} needs a number")
+            # Only JSON numbers compare; a string value would make the cast fail for the whole query.
+            number = sql.SQL(
+                "CASE WHEN jsonb_typeof(payload -> {}) = 'number' THEN (payload ->> {})::numeric END"
+            ).format(sql.Literal(key), sql.Literal(key))
+            self.parts.append(sql.SQL("{} {} {}").format(number, sql.SQL(_COMPARISONS[operator]), self._param(value)))
+        elif operator in ("contains", "icontains"):
+            if not isinstance(value, str):
+                raise InvalidInput(f"filters.{key}.{operator} needs a string")
+            escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            like = sql.SQL("LIKE" if operator == "contains" else "ILIKE")
+            self.parts.append(sql.SQL("{} {} {}").format(field, like, self._param(f"%{escaped}%")))
+        else:
+            raise InvalidInput(
+                f"filters.{key}: unknown operator {operator!r}; "
+                "use eq, ne, in, nin, gt, gte, lt, lte, contains or icontains"
+            )
+
+    def clause(self) -> sql.Composable:
+        return sql.SQL(" AND ").join(self.parts) if self.parts else sql.SQL("true")
+
+
+def scope_where(identifiers: Mapping[str, str], filters: Mapping[str, Any] | None = None) -> Where:
+    where = Where()
+    for key, value in identifiers.items():
+        where.equals(key, value)
+    for key, condition in (filters or {}).items():
+        if key in identifiers:
+            continue
+        if key.startswith("$") or key.upper() in ("AND", "OR", "NOT"):
+            raise InvalidInput(f"filters: logical operator {key!r} is not supported; combine plain key conditions")
+        where.add_filter(key, condition)
+    return where
+
+
+def _as_text(value: Any) -> str:
+    # payload ->> 'k' yields JSON text: booleans read 'true'/'false', numbers their JSON spelling.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None or isinstance(value, dict | list):
+        raise InvalidInput("filter values must be strings, numbers or booleans")
+    return str(value)
+
+
+class MemoryRepository:
+    def __init__(self, collection: str) -> None:
+        self.q = Queries(QUERIES_FILE, collection=collection)
+
+    def _with_where(self, name: str, where: Where) -> sql.Composed:
+        return self.q[name].format(where=where.clause())
+
+    async def insert(self, conn: AsyncConnection, memories: Sequence[NewMemory]) -> None:
+        async with conn.cursor() as cursor:
+            await cursor.executemany(
+                self.q["insert_memory"],
+                [{"id": m.id, "vector": Vector(list(m.vector)), "payload": Jsonb(m.payload)} for m in memories],
+            )
+
+    async def add_history(self, conn: AsyncConnection, events: Sequence[HistoryEvent]) -> None:
+        async with conn.cursor() as cursor:
+            await cursor.executemany(
+                self.q["insert_history"],
+                [
+                    {
+                        "memory_id": e.memory_id,
+                        "old_memory": e.old_memory,
+                        "new_memory": e.new_memory,
+                        "event": e.event,
+                        "is_deleted": e.is_deleted,
+                        "actor_id": e.actor_id,
+                        "role": e.role,
+                    }
+                    for e in events
+                ],
+            )
+
+    async def get(self, conn: AsyncConnection, memory_id: UUID, *, lock: bool = False) -> StoredMemory | None:
+        cursor = await conn.execute(self.q["lock_memory" if lock else "get_memory"], {"id": memory_id})
+        row = await cursor.fetchone()
+        return None if row is None else StoredMemory(row[0], row[1] or {})
+
+    async def list_scope(self, conn: AsyncConnection, where: Where, limit: int) -> list[StoredMemory]:
+        cursor = await conn.execute(self._with_where("list_memories", where), {**where.params, "limit": limit})
+        return [StoredMemory(row[0], row[1] or {}) for row in await cursor.fetchall()]
+
+    async def count_scope(self, conn: AsyncConnection, where: Where, cap: int) -> int:
+        cursor = await conn.execute(self._with_where("count_scope_capped", where), {**where.params, "cap": cap})
+        row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def search(
+        self, conn: AsyncConnection, where: Where, vector: Sequence[float], limit: int, *, exact: bool
+    ) -> list[StoredMemory]:
+        query = self._with_where("search_exact" if exact else "search_index", where)
+        cursor = await conn.execute(query, {**where.params, "vector": Vector(list(vector)), "limit": limit})
+        return [StoredMemory(row[0], row[1] or {}, float(row[2])) for row in await cursor.fetchall()]
+
+    async def update(
+        self, conn: AsyncConnection, memory_id: UUID, payload: dict[str, Any], vector: Sequence[float] | None
+    ) -> None:
+        if vector is None:
+            await conn.execute(self.q["update_payload"], {"id": memory_id, "payload": Jsonb(payload)})
+        else:
+            params = {"id": memory_id, "payload": Jsonb(payload), "vector": Vector(list(vector))}
+            await conn.execute(self.q["update_vector_and_payload"], params)
+
+    async def delete(self, conn: AsyncConnection, memory_id: UUID) -> int:
+        cursor = await conn.execute(self.q["delete_memory"], {"id": memory_id})
+        return cursor.rowcount
+
+    async def delete_scope(self, conn: AsyncConnection, where: Where) -> int:
+        cursor = await conn.execute(self._with_where("delete_scope", where), where.params)
+        return cursor.rowcount
+
+    async def history(self, conn: AsyncConnection, memory_id: UUID) -> list[dict[str, Any]]:
+        cursor = await conn.execute(self.q["history"], {"memory_id": memory_id})
+        names = [column.name for column in cursor.description or []]
+        return [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
+
+    async def reset(self, conn: AsyncConnection) -> None:
+        await conn.execute(self.q["reset_all"])

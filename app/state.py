@@ -1,0 +1,29 @@
+"""The typed application state the lifespan builds once and dependencies hand to routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from psycopg_pool import AsyncConnectionPool
+
+from app.config import Settings
+from app.llm.client import OllamaClient
+from app.memories.service import MemoryService
+
+
+@dataclass
+class Readiness:
+    migrated: bool = False
+    checks_passed: bool = False
+    warmed_up: bool = False
+    warmup_seconds: float | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    pool: AsyncConnectionPool
+    ollama: OllamaClient
+    memories: MemoryService
+    readiness: Readiness

@@ -1,0 +1,32 @@
+"""The async connection pool; every pooled connection speaks pgvector's binary format and scans HNSW iteratively."""
+
+from __future__ import annotations
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+from pgvector.psycopg import register_vector_async
+
+
+def _configure_for(ef_search: int):  # type: ignore[no-untyped-def]
+    async def configure(conn: AsyncConnection) -> None:
+        await register_vector_async(conn)
+        # pgvector filters after the HNSW scan; iterative scans keep a rare user's rows reachable.
+        await conn.execute("SELECT set_config('hnsw.iterative_scan', 'strict_order', false)")
+        await conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(ef_search),))
+        await conn.commit()
+
+    return configure
+
+
+async def open_pool(conninfo: str, *, min_size: int, max_size: int, timeout_s: float, ef_search: int) -> AsyncConnectionPool:
+    pool = AsyncConnectionPool(
+        conninfo,
+        min_size=min_size,
+        max_size=max_size,
+        timeout=timeout_s,
+        configure=_configure_for(ef_search),
+        open=False,
+        name="mem0-fixed",
+    )
+    await pool.open(wait=True, timeout=timeout_s)
+    return pool

@@ -1,0 +1,145 @@
+"""A shared async Ollama client with explicit deadlines; maps every failure to an API error."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import httpx
+import ollama
+import pydantic
+
+from app.errors import (
+    AppError,
+    EmbeddingDimensionMismatch,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def normalize_model_name(name: str) -> str:
+    """Ollama treats a name without a tag as `:latest`."""
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+
+class OllamaClient:
+    """Wraps `ollama.AsyncClient`: one keep-alive connection pool, a deadline on every call."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        connect_timeout_s: float,
+        embed_timeout_s: float,
+        llm_timeout_s: float,
+        pull_timeout_s: float,
+        keep_alive: str,
+        max_connections: int = 64,
+    ) -> None:
+        self.base_url = base_url
+        self.embed_timeout_s = embed_timeout_s
+        self.llm_timeout_s = llm_timeout_s
+        self.pull_timeout_s = pull_timeout_s
+        self.keep_alive = keep_alive
+        self._client = ollama.AsyncClient(
+            host=base_url,
+            timeout=httpx.Timeout(connect=connect_timeout_s, read=None, write=connect_timeout_s, pool=connect_timeout_s),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def _call(self, operation: str, timeout_s: float, call: Callable[[], Awaitable[T]]) -> T:
+        async with self._translated_errors(operation, timeout_s):
+            async with asyncio.timeout(timeout_s):
+                return await call()
+
+    @asynccontextmanager
+    async def _translated_errors(self, operation: str, timeout_s: float) -> AsyncIterator[None]:
+        try:
+            yield
+        except AppError:
+            raise
+        except TimeoutError:
+            raise UpstreamTimeout(f"Ollama {operation} did not answer within {timeout_s:g}s") from None
+        except ollama.ResponseError as error:
+            raise UpstreamError(f"Ollama {operation} answered HTTP {error.status_code}: {error.error}") from None
+        except ConnectionError:
+            raise UpstreamUnavailable(f"Ollama is unreachable at {self.base_url} ({operation})") from None
+        except httpx.TimeoutException:
+            raise UpstreamTimeout(f"Ollama {operation} timed out at {self.base_url}") from None
+        except httpx.HTTPError as error:
+            raise UpstreamUnavailable(f"Ollama {operation} failed: {type(error).__name__}: {error}") from None
+        except (json.JSONDecodeError, pydantic.ValidationError, ValueError, TypeError) as error:
+            raise UpstreamError(f"Ollama {operation} sent a malformed reply: {type(error).__name__}") from None
+
+    async def embed(self, model: str, texts: Sequence[str], *, dims: int) -> list[list[float]]:
+        """Embed every text in one /api/embed call; checks count and dimension of the reply."""
+        started = time.perf_counter()
+        response = await self._call(
+            "embed",
+            self.embed_timeout_s,
+            lambda: self._client.embed(model=model, input=list(texts), keep_alive=self.keep_alive),
+        )
+        vectors = [list(vector) for vector in response.embeddings]
+        if len(vectors) != len(texts):
+            raise UpstreamError(f"Ollama embed returned {len(vectors)} vectors for {len(texts)} inputs")
+        wrong = sorted({len(vector) for vector in vectors if len(vector) != dims})
+        if wrong:
+            raise EmbeddingDimensionMismatch(
+                f"embedder {model} returned {wrong[0]}-dim vectors but MEM0_EMBEDDING_DIMS and the table are {dims}"
+            )
+        logger.debug("ollama embed", extra={"inputs": len(texts), "ms": round((time.perf_counter() - started) * 1000, 1)})
+        return vectors
+
+    async def probe_dims(self, model: str, text: str = "dimension probe") -> int:
+        response = await self._call(
+            "embed", self.embed_timeout_s, lambda: self._client.embed(model=model, input=[text], keep_alive=self.keep_alive)
+        )
+        if not response.embeddings:
+            raise UpstreamError(f"Ollama embed returned no vector for the probe text with {model}")
+        return len(response.embeddings[0])
+
+    async def version(self, timeout_s: float | None = None) -> str:
+        async def fetch() -> str:
+            response = await self._client._client.get("/api/version")  # the client has no version() call
+            response.raise_for_status()
+            return str(response.json().get("version", "unknown"))
+
+        return await self._call("version", timeout_s or self.embed_timeout_s, fetch)
+
+    async def list_models(self) -> set[str]:
+        response = await self._call("tags", self.embed_timeout_s, self._client.list)
+        return {normalize_model_name(str(model.model)) for model in response.models if model.model}
+
+    async def pull(self, model: str, on_progress: Callable[[str], None]) -> None:
+        async def run() -> None:
+            last_status = ""
+            async for progress in await self._client.pull(model, stream=True):
+                if progress.status != last_status:
+                    last_status = str(progress.status)
+                    on_progress(f"pull {model}: {last_status}")
+
+        await self._call("pull", self.pull_timeout_s, run)
+
+    async def load_llm(self, model: str) -> None:
+        """An empty-prompt generate loads the model into memory and keeps it there for keep_alive."""
+        await self._call(
+            "generate", self.llm_timeout_s, lambda: self._client.generate(model=model, prompt="", keep_alive=self.keep_alive)
+        )
+
+    async def chat(self, **request: Any) -> ollama.ChatResponse:
+        response = await self._call(
+            "chat", self.llm_timeout_s, lambda: self._client.chat(keep_alive=self.keep_alive, stream=False, **request)
+        )
+        return response

@@ -1,0 +1,1 @@
+"""Memories: the mem0-compatible REST surface over the pgvector table."""

@@ -1,0 +1,83 @@
+"""GET /health, GET /ready, GET and POST /configure."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, RedirectResponse
+
+from app.deps import SettingsDep, StateDep
+from app.errors import AppError, Forbidden
+
+router = APIRouter(tags=["system"])
+
+READY_PROBE_TIMEOUT_S = 2.0
+
+
+@router.get("/", include_in_schema=False)
+async def home() -> RedirectResponse:
+    return RedirectResponse(url="/docs")
+
+
+@router.get("/health", summary="Liveness")
+async def health() -> dict[str, str]:
+    """The process is up and serving HTTP; says nothing about its dependencies (see /ready)."""
+    return {"status": "ok"}
+
+
+@router.get("/ready", summary="Readiness", responses={503: {"description": "Not ready; `reasons` says why."}})
+async def ready(state: StateDep) -> JSONResponse:
+    """200 only when the database and Ollama answer now and startup validation and warm-up succeeded."""
+    readiness = state.readiness
+    reasons = list(readiness.problems)
+    if not readiness.checks_passed:
+        reasons.append("startup checks have not passed")
+    if not readiness.warmed_up:
+        reasons.append("models are not warmed up")
+    database, ollama = await asyncio.gather(_ping_database(state), _ping_ollama(state))
+    reasons += [problem for problem in (database, ollama) if problem]
+    body: dict[str, Any] = {
+        "status": "ready" if not reasons else "not_ready",
+        "database": database or "ok",
+        "ollama": ollama or "ok",
+        "embedding_dims": state.settings.embedding_dims,
+        "warmup_seconds": readiness.warmup_seconds,
+    }
+    if reasons:
+        body["reasons"] = reasons
+    return JSONResponse(body, status_code=200 if not reasons else 503)
+
+
+async def _ping_database(state: StateDep) -> str | None:
+    try:
+        async with asyncio.timeout(READY_PROBE_TIMEOUT_S), state.pool.connection() as conn:
+            await conn.execute("SELECT 1")
+    except TimeoutError:
+        return f"database did not answer within {READY_PROBE_TIMEOUT_S:g}s"
+    except Exception as error:  # readiness reports any failure as a reason instead of failing itself
+        return f"database: {type(error).__name__}: {error}"
+    return None
+
+
+async def _ping_ollama(state: StateDep) -> str | None:
+    try:
+        await state.ollama.version(READY_PROBE_TIMEOUT_S)
+    except AppError as error:
+        return error.message
+    return None
+
+
+@router.get("/configure", summary="Effective configuration")
+async def show_configuration(settings: SettingsDep) -> dict[str, Any]:
+    """The configuration read from the environment at startup, secrets masked."""
+    return settings.redacted()
+
+
+@router.post("/configure", summary="Change configuration (refused)", responses={403: {"description": "Always."}})
+async def refuse_configuration() -> None:
+    """Configuration is read from the environment only, so it cannot drift from what startup validated."""
+    raise Forbidden(
+        "configuration is env-only: set MEM0_* / POSTGRES_* / OLLAMA_BASE_URL variables and restart; see GET /configure"
+    )
