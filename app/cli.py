@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import asyncio
 import sys
 
@@ -33,7 +34,9 @@ def serve(settings: Settings) -> int:
         app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on"
     )
     server = uvicorn.Server(config)
-    asyncio.run(server.serve())
+    # uvicorn exits by itself when the lifespan fails; the reason is ours to print.
+    with contextlib.suppress(SystemExit):
+        asyncio.run(server.serve())
     if not server.started:
         reason = getattr(app.state, "startup_error", "see the log above")
         print(f"startup failed: {reason}", file=sys.stderr, flush=True)

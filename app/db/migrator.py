@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 from psycopg import AsyncConnection
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,10 @@ class Migration:
     version: int
     name: str
     text: str
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.version:04d}_{self.name}.sql"
 
     @property
     def checksum(self) -> str:
@@ -74,12 +79,15 @@ async def migrate(conninfo: str, *, collection: str, dims: int, directory: Path 
                 if migration.version in recorded:
                     _refuse_if_edited(migration, recorded[migration.version])
                     continue
-                async with conn.transaction():
-                    await conn.execute(migration.render(collection=collection, dims=dims).encode("utf-8"))
-                    await conn.execute(
-                        "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
-                        (migration.version, migration.name, migration.checksum),
-                    )
+                try:
+                    async with conn.transaction():
+                        await conn.execute(migration.render(collection=collection, dims=dims).encode("utf-8"))
+                        await conn.execute(
+                            "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                            (migration.version, migration.name, migration.checksum),
+                        )
+                except psycopg.Error as error:
+                    raise MigrationError(f"{migration.file_name} failed and was rolled back: {error}") from error
                 applied_now.append(migration.version)
                 logger.info("migration applied", extra={"version": migration.version, "migration": migration.name})
         finally:
@@ -90,7 +98,7 @@ async def migrate(conninfo: str, *, collection: str, dims: int, directory: Path 
 def _refuse_if_edited(migration: Migration, recorded_checksum: str) -> None:
     if migration.checksum != recorded_checksum:
         raise MigrationError(
-            f"migration {migration.version:04d}_{migration.name}.sql was edited after it was applied "
+            f"migration {migration.file_name} was edited after it was applied "
             f"(recorded sha256 {recorded_checksum[:12]}, file now {migration.checksum[:12]}); "
             "restore the file and put the change in a new migration"
         )

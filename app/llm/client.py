@@ -76,7 +76,7 @@ class OllamaClient:
             raise UpstreamTimeout(f"Ollama {operation} did not answer within {timeout_s:g}s") from None
         except ollama.ResponseError as error:
             raise UpstreamError(f"Ollama {operation} answered HTTP {error.status_code}: {error.error}") from None
-        except ConnectionError:
+        except (ConnectionError, httpx.ConnectError):
             raise UpstreamUnavailable(f"Ollama is unreachable at {self.base_url} ({operation})") from None
         except httpx.TimeoutException:
             raise UpstreamTimeout(f"Ollama {operation} timed out at {self.base_url}") from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -20,7 +20,7 @@ from app.memories.schemas import (
 
 router = APIRouter(tags=["memories"])
 
-IdentifierQuery = Query(None, min_length=1, max_length=255)
+IdentifierParam = Annotated[str | None, Query(min_length=1, max_length=255)]
 
 
 def _identifiers(user_id: str | None, agent_id: str | None, run_id: str | None) -> dict[str, str]:
@@ -37,9 +37,9 @@ async def add_memories(body: MemoryCreate, service: MemoryServiceDep) -> dict[st
 @router.get("/memories", response_model=MemoryList, summary="List memories")
 async def list_memories(
     service: MemoryServiceDep,
-    user_id: str | None = IdentifierQuery,
-    agent_id: str | None = IdentifierQuery,
-    run_id: str | None = IdentifierQuery,
+    user_id: IdentifierParam = None,
+    agent_id: IdentifierParam = None,
+    run_id: IdentifierParam = None,
     limit: int | None = Query(None, description="How many memories (default 100)."),
 ) -> dict[str, Any]:
     return {"results": await service.list_memories(_identifiers(user_id, agent_id, run_id), limit)}
@@ -70,9 +70,9 @@ async def delete_memory(memory_id: str, service: MemoryServiceDep) -> dict[str, 
 @router.delete("/memories", response_model=StatusMessage, summary="Delete all memories of a scope")
 async def delete_memories(
     service: MemoryServiceDep,
-    user_id: str | None = IdentifierQuery,
-    agent_id: str | None = IdentifierQuery,
-    run_id: str | None = IdentifierQuery,
+    user_id: IdentifierParam = None,
+    agent_id: IdentifierParam = None,
+    run_id: IdentifierParam = None,
 ) -> dict[str, str]:
     deleted = await service.delete_scope(_identifiers(user_id, agent_id, run_id))
     return {"message": f"All relevant memories deleted ({deleted})"}

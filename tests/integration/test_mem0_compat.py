@@ -1,0 +1,72 @@
+"""Upstream mem0 and this server share one table: each reads what the other wrote."""
+
+from __future__ import annotations
+
+import pytest
+
+import app  # noqa: F401  - forces mem0's telemetry off before mem0 is imported below
+
+
+@pytest.fixture
+def mem0_memory(module_db, standin_session, tmp_path):
+    from mem0 import Memory
+
+    config = {
+        "vector_store": {
+            "provider": "pgvector",
+            "config": {"connection_string": module_db, "collection_name": "memories", "embedding_model_dims": 768},
+        },
+        "embedder": {
+            "provider": "ollama",
+            "config": {
+                "model": "nomic-embed-text:latest",
+                "ollama_base_url": standin_session.url,
+                "embedding_dims": 768,
+            },
+        },
+        "llm": {
+            "provider": "ollama",
+            "config": {"model": "mistral:7b-instruct-q5_K_M", "ollama_base_url": standin_session.url},
+        },
+        "history_db_path": str(tmp_path / "mem0-history.db"),
+    }
+    memory = Memory.from_config(config)
+    yield memory
+    memory.vector_store.connection_pool.close()
+
+
+def test_rows_written_by_mem0_are_listed_and_searched_here(api, mem0_memory):
+    messages = [
+        {"role": "user", "content": "I am allergic to peanuts"},
+        {"role": "user", "content": "I drive a red bike"},
+    ]
+    added = mem0_memory.add(messages, user_id="from-mem0", infer=False, metadata={"source": "upstream"})
+    upstream_ids = {r["id"] for r in added["results"]}
+
+    listed = api.get("/memories", params={"user_id": "from-mem0"}).json()["results"]
+    found = api.post("/search", json={"query": "peanuts allergy", "user_id": "from-mem0"}).json()["results"]
+
+    assert {m["id"] for m in listed} == upstream_ids
+    assert {m["metadata"]["source"] for m in listed} == {"upstream"}
+    assert found[0]["memory"] == "I am allergic to peanuts"
+    assert {m["id"] for m in found} == upstream_ids
+
+
+def test_rows_written_here_are_read_by_mem0(api, mem0_memory):
+    body = {
+        "messages": [{"role": "user", "content": "My sister lives in Lisbon", "name": "sam"}],
+        "user_id": "from-server",
+        "metadata": {"source": "fixed"},
+        "infer": False,
+    }
+    [created] = api.post("/memories", json=body).json()["results"]
+
+    fetched = mem0_memory.get(created["id"])
+    listed = mem0_memory.get_all(filters={"user_id": "from-server"})["results"]
+    found = mem0_memory.search("Lisbon sister", filters={"user_id": "from-server"}, threshold=0.0)["results"]
+
+    assert fetched["memory"] == "My sister lives in Lisbon"
+    assert fetched["user_id"] == "from-server" and fetched["actor_id"] == "sam" and fetched["role"] == "user"
+    assert fetched["metadata"] == {"source": "fixed"}
+    assert [m["id"] for m in listed] == [created["id"]]
+    assert found[0]["id"] == created["id"]

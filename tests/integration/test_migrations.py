@@ -1,0 +1,72 @@
+"""Migrations: applied once each, safely from many processes at once, and never over an edited file."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import psycopg
+import pytest
+
+from app.db.migrator import MigrationError, load_migrations, migrate
+from tests.support.server_process import REPO_ROOT, clean_environment
+
+
+def test_ten_processes_migrating_one_empty_database_at_once_all_succeed_once(fresh_db):
+    env = clean_environment(DATABASE_URL=fresh_db)
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "app", "migrate"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(10)
+    ]
+    outputs = [p.communicate(timeout=120)[0].decode() for p in processes]
+
+    assert [p.returncode for p in processes] == [0] * 10, outputs
+    assert sum("applied" in out for out in outputs) == 1
+    with psycopg.connect(fresh_db) as conn:
+        rows = conn.execute(
+            "SELECT version, count(*) FROM schema_migrations GROUP BY version ORDER BY version"
+        ).fetchall()
+    assert rows == [(m.version, 1) for m in load_migrations()]
+
+
+async def test_an_edited_applied_migration_is_refused(fresh_db, tmp_path):
+    directory = tmp_path / "migrations"
+    shutil.copytree(REPO_ROOT / "migrations", directory)
+    await migrate(fresh_db, collection="memories", dims=8, directory=directory)
+    first = sorted(directory.glob("*.sql"))[0]
+    first.write_text(first.read_text() + "\n-- an innocent-looking edit\n")
+
+    with pytest.raises(MigrationError, match="was edited after it was applied"):
+        await migrate(fresh_db, collection="memories", dims=8, directory=directory)
+
+
+async def test_a_new_migration_file_is_applied_on_the_next_run(fresh_db, tmp_path):
+    directory = tmp_path / "migrations"
+    shutil.copytree(REPO_ROOT / "migrations", directory)
+    await migrate(fresh_db, collection="memories", dims=8, directory=directory)
+    (directory / "9999_extra.sql").write_text("CREATE TABLE extra_table (id int);")
+
+    applied = await migrate(fresh_db, collection="memories", dims=8, directory=directory)
+
+    assert applied == [9999]
+    assert await migrate(fresh_db, collection="memories", dims=8, directory=directory) == []
+
+
+async def test_a_failing_migration_leaves_nothing_behind(fresh_db, tmp_path):
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    (directory / "0001_broken.sql").write_text("CREATE TABLE half (id int); SELECT no_such_function();")
+
+    with pytest.raises(MigrationError, match=r"0001_broken\.sql failed and was rolled back"):
+        await migrate(fresh_db, collection="memories", dims=8, directory=directory)
+
+    with psycopg.connect(fresh_db) as conn:
+        assert conn.execute("SELECT to_regclass('half')").fetchone() == (None,)
+        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (0,)

