@@ -29,6 +29,11 @@ UPDATE idempotency_keys
 SET status = 'completed', response_status = %(status)s, response_body = %(body)s, completed_at = now()
 WHERE scope = %(scope)s AND key = %(key)s AND owner = %(owner)s AND status = 'in_flight'
 
+-- The holder renews its lease while its write runs, so only a dead holder's key lapses.
+-- name: renew
+UPDATE idempotency_keys SET locked_until = now() + make_interval(secs => %(lease_s)s)
+WHERE scope = %(scope)s AND key = %(key)s AND owner = %(owner)s AND status = 'in_flight'
+
 -- A failed write gives its key back; a completed key (its transaction committed) is never released.
 -- name: release
 DELETE FROM idempotency_keys

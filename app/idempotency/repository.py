@@ -61,6 +61,10 @@ class IdempotencyRepository:
         cursor = await conn.execute(self.q["complete"], params)
         return cursor.rowcount == 1
 
+    async def renew(self, conn: AsyncConnection, claim: Claim, *, lease_s: float) -> bool:
+        cursor = await conn.execute(self.q["renew"], {**claim.params(), "lease_s": lease_s})
+        return cursor.rowcount == 1
+
     async def release(self, conn: AsyncConnection, claim: Claim) -> int:
         cursor = await conn.execute(self.q["release"], claim.params())
         return cursor.rowcount

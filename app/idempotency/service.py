@@ -7,7 +7,7 @@ import contextlib
 import logging
 import math
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -73,7 +73,8 @@ class IdempotencyService:
             completed.append(response)
 
         try:
-            await write(complete)
+            async with self._leased(claimed):
+                await write(complete)
         except BaseException:
             await self.release(claimed)
             raise
@@ -104,6 +105,27 @@ class IdempotencyService:
                 headers=_retry_after(record.lease_left_s),
             )
         raise IdempotencyKeyInUse(f"this {HEADER} keeps changing hands; retry shortly", headers=_retry_after(1))
+
+    @contextlib.asynccontextmanager
+    async def _leased(self, claim: Claim) -> AsyncIterator[None]:
+        """Renew the claim's lease every third of it while the body runs."""
+        renewer = asyncio.create_task(self._keep_renewing(claim), name="idempotency-lease-renewer")
+        try:
+            yield
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+
+    async def _keep_renewing(self, claim: Claim) -> None:
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            try:
+                async with storage_errors(), self.pool.connection() as conn:
+                    if not await self.repository.renew(conn, claim, lease_s=self.lease_s):
+                        return  # completed, or taken over: complete() notices the latter
+            except AppError as error:
+                logger.warning("could not renew an idempotency key's lease: %s", error.message)
 
     async def release(self, claim: Claim) -> None:
         """Give a failed write's key back so a retry runs again; if this fails, the lease frees it later."""

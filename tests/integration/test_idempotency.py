@@ -319,10 +319,29 @@ async def _notes(pool: AsyncConnectionPool) -> list[str]:
         return [row[0] for row in await cursor.fetchall()]
 
 
-async def test_a_write_that_outlived_its_lease_and_lost_the_key_commits_nothing(key_pool):
-    slow = _service(key_pool, lease_s=0.3)
-    slow_write = asyncio.create_task(slow.run("s", "k", "fp", _writer(key_pool, "slow", delay_s=1.0), _render))
-    await asyncio.sleep(0.6)  # the slow holder's lease has run out: a retry takes the key over
+async def test_a_slow_write_renews_its_lease_so_no_retry_takes_the_key(key_pool):
+    holder = _service(key_pool, lease_s=0.3)
+    slow_write = asyncio.create_task(holder.run("s", "k", "fp", _writer(key_pool, "slow", delay_s=1.2), _render))
+    await asyncio.sleep(0.8)  # well past one lease: only renewals keep the key
+
+    with pytest.raises(IdempotencyKeyInUse):
+        await _service(key_pool).run("s", "k", "fp", _writer(key_pool, "retry"), _render)
+
+    assert (await slow_write).response.body == b"slow"
+    assert await _notes(key_pool) == ["slow"]
+
+
+class _StalledHolder(IdempotencyService):
+    """A holder whose renewals stopped (a frozen process) while its write still goes on."""
+
+    async def _keep_renewing(self, claim) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_stalled_holder_whose_key_was_taken_over_commits_nothing(key_pool):
+    stalled = _StalledHolder(key_pool, IdempotencyRepository(), lease_s=0.3, ttl_s=3600)
+    slow_write = asyncio.create_task(stalled.run("s", "k", "fp", _writer(key_pool, "stalled", delay_s=1.0), _render))
+    await asyncio.sleep(0.6)  # its lease ran out: a retry takes the key over
 
     retry = await _service(key_pool).run("s", "k", "fp", _writer(key_pool, "retry"), _render)
 
