@@ -66,7 +66,7 @@ class IdempotencyService:
             response = render(result)
             if not await self.repository.complete(conn, claimed, response):
                 raise IdempotencyKeyInUse(
-                    f"this request outlived its {HEADER} lease (MEM0_IDEMPOTENCY_LEASE_S) and a retry took the key "
+                    f"this request stalled past its {HEADER} lease (MEM0_IDEMPOTENCY_LEASE_S) and a retry took the key "
                     "over; nothing was stored by this request; retry to get the result",
                     headers=_retry_after(1),
                 )

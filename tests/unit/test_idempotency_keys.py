@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.config import ConfigError, load_settings
 from app.errors import InvalidIdempotencyKey
 from app.idempotency.schemas import parse_header_value, request_fingerprint, resolve_key
 
@@ -103,3 +104,24 @@ def test_any_difference_in_method_path_or_body_changes_the_fingerprint(method, p
     reference = {"messages": [{"role": "user", "content": "hi"}], "user_id": "u", "infer": False}
 
     assert request_fingerprint(method, path, body) != request_fingerprint("POST", "/memories", reference)
+
+
+@pytest.fixture
+def idempotency_env(monkeypatch):
+    for name in ("MEM0_IDEMPOTENCY_TTL_S", "MEM0_IDEMPOTENCY_TTL", "MEM0_IDEMPOTENCY_LEASE_S"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir("/")  # no stray .env file
+    return monkeypatch
+
+
+def test_keys_live_a_day_and_leases_a_minute_by_default(idempotency_env):
+    settings = load_settings({})
+
+    assert (settings.idempotency_ttl_s, settings.idempotency_lease_s) == (86_400, 60)
+
+
+def test_a_ttl_shorter_than_the_lease_is_a_config_error(idempotency_env):
+    idempotency_env.setenv("MEM0_IDEMPOTENCY_TTL", "30")
+
+    with pytest.raises(ConfigError, match="MEM0_IDEMPOTENCY_TTL_S must be at least MEM0_IDEMPOTENCY_LEASE_S"):
+        load_settings({})
