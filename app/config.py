@@ -79,6 +79,15 @@ class Settings(BaseSettings):
     hnsw_ef_search: int = Field(100, ge=1, le=1000, validation_alias=AliasChoices("MEM0_HNSW_EF_SEARCH"))
     allow_reset: bool = Field(False, validation_alias=AliasChoices("MEM0_ALLOW_RESET"))
 
+    # Idempotency keys (POST /memories).
+    idempotency_ttl_s: float = Field(
+        86_400.0, gt=0, validation_alias=AliasChoices("MEM0_IDEMPOTENCY_TTL_S", "MEM0_IDEMPOTENCY_TTL")
+    )
+    idempotency_lease_s: float = Field(60.0, gt=0, validation_alias=AliasChoices("MEM0_IDEMPOTENCY_LEASE_S"))
+    idempotency_purge_interval_s: float = Field(
+        300.0, gt=0, validation_alias=AliasChoices("MEM0_IDEMPOTENCY_PURGE_INTERVAL_S")
+    )
+
     # HTTP server.
     host: str = Field("127.0.0.1", validation_alias=AliasChoices("MEM0_HOST"))
     port: int = Field(8888, ge=0, le=65535, validation_alias=AliasChoices("MEM0_PORT"))
@@ -104,6 +113,13 @@ class Settings(BaseSettings):
     def _pool_bounds(self) -> Settings:
         if self.pool_min_size > self.pool_max_size:
             raise ValueError("MEM0_DB_POOL_MIN must not exceed MEM0_DB_POOL_MAX")
+        return self
+
+    @model_validator(mode="after")
+    def _key_outlives_lease(self) -> Settings:
+        # An in-flight key must not expire (and be purged or retaken) while its holder still owns the lease.
+        if self.idempotency_ttl_s < self.idempotency_lease_s:
+            raise ValueError("MEM0_IDEMPOTENCY_TTL_S must be at least MEM0_IDEMPOTENCY_LEASE_S")
         return self
 
     @property

@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.config import Settings
+from app.idempotency.schemas import DEFAULT_SCOPE
+from app.idempotency.service import IdempotencyService
 from app.memories.service import MemoryService
 from app.state import AppState
 
@@ -24,6 +26,17 @@ def get_memory_service(request: Request) -> MemoryService:
     return get_state(request).memories
 
 
+def get_idempotency_service(request: Request) -> IdempotencyService:
+    return get_state(request).idempotency
+
+
+def get_idempotency_scope(request: Request) -> str:
+    """Whose keys a request's Idempotency-Key lives among; the caller's API key or tenant once auth exists."""
+    return DEFAULT_SCOPE
+
+
 StateDep = Annotated[AppState, Depends(get_state)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MemoryServiceDep = Annotated[MemoryService, Depends(get_memory_service)]
+IdempotencyServiceDep = Annotated[IdempotencyService, Depends(get_idempotency_service)]
+IdempotencyScopeDep = Annotated[str, Depends(get_idempotency_scope)]

@@ -51,6 +51,22 @@ class Conflict(AppError):
     code = "conflict"
 
 
+class InvalidIdempotencyKey(BadRequest):
+    code = "invalid_idempotency_key"
+
+
+class IdempotencyKeyInUse(Conflict):
+    """Another request holding the same key is still running; Retry-After says when to ask again."""
+
+    code = "idempotency_key_in_use"
+
+
+class IdempotencyKeyReused(InvalidInput):
+    """The key was already used for a different request (method, path or body)."""
+
+    code = "idempotency_key_reused"
+
+
 class NotImplementedYet(AppError):
     status_code = 501
     code = "not_implemented"

@@ -16,6 +16,8 @@ from app.db.embedded import start_embedded_postgres
 from app.db.migrator import MigrationError, migrate
 from app.db.pool import open_pool
 from app.errors import AppError
+from app.idempotency.repository import IdempotencyRepository
+from app.idempotency.service import IdempotencyService, KeyPurger
 from app.llm.client import OllamaClient
 from app.memories.repository import MemoryRepository
 from app.memories.service import MemoryService
@@ -97,10 +99,24 @@ async def start(settings: Settings) -> AppState:
         await ollama.close()
         raise
     memories = MemoryService(settings, pool, ollama, MemoryRepository(settings.collection_name))
-    return AppState(settings=settings, pool=pool, ollama=ollama, memories=memories, readiness=readiness)
+    idempotency = IdempotencyService(
+        pool, IdempotencyRepository(), lease_s=settings.idempotency_lease_s, ttl_s=settings.idempotency_ttl_s
+    )
+    purger = KeyPurger(idempotency, settings.idempotency_purge_interval_s)
+    purger.start()
+    return AppState(
+        settings=settings,
+        pool=pool,
+        ollama=ollama,
+        memories=memories,
+        readiness=readiness,
+        idempotency=idempotency,
+        idempotency_purger=purger,
+    )
 
 
 async def stop(state: AppState) -> None:
+    await state.idempotency_purger.stop()
     await state.pool.close()
     await state.ollama.close()
 

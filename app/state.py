@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from psycopg_pool import AsyncConnectionPool
 
 from app.config import Settings
+from app.idempotency.service import IdempotencyService, KeyPurger
 from app.llm.client import OllamaClient
 from app.memories.service import MemoryService
 
@@ -27,3 +28,5 @@ class AppState:
     ollama: OllamaClient
     memories: MemoryService
     readiness: Readiness
+    idempotency: IdempotencyService
+    idempotency_purger: KeyPurger

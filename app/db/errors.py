@@ -10,12 +10,15 @@ import psycopg
 from psycopg import errors as pg
 from psycopg_pool import PoolTimeout
 
-from app.errors import AppError, Conflict, InvalidInput, StorageUnavailable
+from app.errors import AppError, Conflict, IdempotencyKeyInUse, InvalidInput, StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
 # Constraint name -> (error type, message). Primary keys are random UUIDs, so a clash means a replayed insert.
-CONSTRAINT_ERRORS: dict[str, tuple[type[AppError], str]] = {}
+CONSTRAINT_ERRORS: dict[str, tuple[type[AppError], str]] = {
+    # Claims use ON CONFLICT, so this only fires if a future statement inserts a key without it.
+    "idempotency_keys_pkey": (IdempotencyKeyInUse, "this Idempotency-Key is held by another request; retry later"),
+}
 
 
 def register_constraint(name: str, error: type[AppError], message: str) -> None:

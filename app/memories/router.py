@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Request, Response
 
-from app.deps import MemoryServiceDep
+from app.deps import IdempotencyScopeDep, IdempotencyServiceDep, MemoryServiceDep
+from app.idempotency.schemas import REPLAYED_HEADER, StoredResponse, request_fingerprint, resolve_key
 from app.memories.schemas import (
     AddResponse,
     HistoryEntry,
@@ -27,11 +29,67 @@ def _identifiers(user_id: str | None, agent_id: str | None, run_id: str | None) 
     return {k: v for k, v in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id)) if v is not None}
 
 
-@router.post("/memories", response_model=AddResponse, summary="Create memories")
-async def add_memories(body: MemoryCreate, service: MemoryServiceDep) -> dict[str, Any]:
+IDEMPOTENCY_KEY_DOC = (
+    "Makes retries safe: the first request with a key runs once; a repeat with the same body answers the stored "
+    "status and body byte-for-byte with `Idempotent-Replayed: true`, without storing or calling Ollama again. "
+    'Quoted (`"abc"`, RFC 9651 String) or bare; 1-255 characters, no control characters. '
+    "The body field `idempotency_key` is accepted too."
+)
+_ERROR_SHAPE = "`{error, message, request_id}`"
+
+
+def render_add_response(results: list[dict[str, Any]]) -> StoredResponse:
+    """The exact bytes a 200 carries (FastAPI's own JSON spelling), so the first answer and replays are equal."""
+    content = AddResponse.model_validate({"results": results}).model_dump(mode="json")
+    body = json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+    return StoredResponse(200, body.encode("utf-8"))
+
+
+@router.post(
+    "/memories",
+    response_model=AddResponse,
+    summary="Create memories",
+    responses={
+        200: {"headers": {REPLAYED_HEADER: {"description": "`true` when the answer replays a stored result."}}},
+        400: {
+            "description": f"Bad Idempotency-Key (empty, too long, control characters, header and body differ). "
+            f"{_ERROR_SHAPE}"
+        },
+        409: {"description": f"A request with the same key is in flight; see `Retry-After`. {_ERROR_SHAPE}"},
+        422: {"description": f"Invalid body, or the key was used for a different request. {_ERROR_SHAPE}"},
+    },
+)
+async def add_memories(
+    body: MemoryCreate,
+    request: Request,
+    service: MemoryServiceDep,
+    idempotency: IdempotencyServiceDep,
+    scope: IdempotencyScopeDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", description=IDEMPOTENCY_KEY_DOC)] = None,
+) -> Any:
     """Store memories. With `infer: false` each non-system message becomes one memory; a 200 means every
-    returned id is committed. Any failure answers an error and stores nothing."""
-    return {"results": await service.add(body)}
+    returned id is committed. Any failure answers an error and stores nothing.
+
+    **Idempotency.** Send `Idempotency-Key` (or the body field `idempotency_key`) to retry without
+    duplicates. The key is bound to this method, path and JSON body (the key field excluded) and completes
+    in the same transaction as the memories. A repeat of a completed key answers the stored status and body
+    byte-for-byte with `Idempotent-Replayed: true` and stores nothing; the same key with a different body
+    answers 422; while the first request still runs, 409 with `Retry-After`. A failed write (any 4xx or 5xx)
+    releases the key, so a retry runs again; the key of a server that died mid-write is retakeable after
+    `MEM0_IDEMPOTENCY_LEASE_S`. Keys expire after `MEM0_IDEMPOTENCY_TTL_S` (24 h by default)."""
+    key = resolve_key(idempotency_key, body.idempotency_key)
+    if key is None:
+        return {"results": await service.add(body)}
+    fingerprint = request_fingerprint(request.method, request.url.path, await request.json())
+    outcome = await idempotency.run(
+        scope, key, fingerprint, lambda hook: service.add(body, before_commit=hook), render_add_response
+    )
+    return Response(
+        outcome.response.body,
+        status_code=outcome.response.status,
+        media_type="application/json",
+        headers={REPLAYED_HEADER: "true"} if outcome.replayed else None,
+    )
 
 
 @router.get("/memories", response_model=MemoryList, summary="List memories")

@@ -104,6 +104,10 @@ class MemoryCreate(Scope):
         True, description="false stores each non-system message as one memory; true extracts facts with the LLM."
     )
     async_mode: bool | None = Field(None, description="With infer: true, answer 202 with a job id at once.")
+    idempotency_key: StrictStr | None = Field(
+        None,
+        description="The Idempotency-Key, for clients that cannot set headers; if both are sent they must be equal.",
+    )
 
     @model_validator(mode="after")
     def _needs_identifier(self) -> MemoryCreate:

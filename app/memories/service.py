@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from app.config import Settings
@@ -23,6 +25,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_TOP_K = 10
 DEFAULT_LIST_LIMIT = 100
 _PROMOTED_KEYS = (*IDENTIFIER_KEYS, "actor_id", "role")
+# Extra statements a caller runs inside a write's transaction, after the rows and before commit, given the
+# results the write will answer with (idempotency keys complete here, so rows and key commit together).
+BeforeCommit = Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[None]]
 
 
 def memory_hash(text: str) -> str:
@@ -113,15 +118,17 @@ class MemoryService:
             )
         return prepared
 
-    async def add(self, request: MemoryCreate) -> list[dict[str, Any]]:
+    async def add(self, request: MemoryCreate, *, before_commit: BeforeCommit | None = None) -> list[dict[str, Any]]:
         self.check_limits(request)
         if request.infer:
             raise NotImplementedYet(
                 'infer: true (LLM extraction) is not available yet; send "infer": false to store messages as given'
             )
-        return await self.store(self.prepare_raw(request))
+        return await self.store(self.prepare_raw(request), before_commit=before_commit)
 
-    async def store(self, prepared: list[PreparedMemory]) -> list[dict[str, Any]]:
+    async def store(
+        self, prepared: list[PreparedMemory], *, before_commit: BeforeCommit | None = None
+    ) -> list[dict[str, Any]]:
         """Embed all texts in one call, then insert memories and ADD history in one transaction."""
         vectors = await self.ollama.embed(
             self.settings.embedder_model, [p.text for p in prepared], dims=self.settings.embedding_dims
@@ -130,13 +137,16 @@ class MemoryService:
         history = [
             HistoryEvent(row.id, "ADD", None, p.text, p.actor_id, p.role) for row, p in zip(rows, prepared, strict=True)
         ]
-        async with storage_errors(), self.pool.connection() as conn, conn.transaction():
-            await self.repository.insert(conn, rows)
-            await self.repository.add_history(conn, history)
-        return [
+        results = [
             {"id": str(row.id), "memory": p.text, "event": "ADD", "role": p.role, "actor_id": p.actor_id}
             for row, p in zip(rows, prepared, strict=True)
         ]
+        async with storage_errors(), self.pool.connection() as conn, conn.transaction():
+            await self.repository.insert(conn, rows)
+            await self.repository.add_history(conn, history)
+            if before_commit is not None:
+                await before_commit(conn, results)
+        return results
 
     async def get(self, raw_id: str) -> dict[str, Any]:
         memory_id = parse_memory_id(raw_id)
