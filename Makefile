@@ -27,7 +27,7 @@ test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check app tests scripts
+	$(BIN)/ruff check app tests $(wildcard scripts)
 	$(BIN)/mypy app
 
 bench: $(STAMP)
