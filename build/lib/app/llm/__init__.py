@@ -1,1 +1,0 @@
-"""The one Ollama client every model call goes through."""

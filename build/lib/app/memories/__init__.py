@@ -1,1 +1,0 @@
-"""Memories: the mem0-compatible REST surface over the pgvector table."""

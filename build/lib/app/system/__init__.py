@@ -1,1 +1,0 @@
-"""Operational endpoints: liveness, readiness and the effective configuration."""
