@@ -292,7 +292,7 @@ def main() -> None:
                 server.start().wait_ready(60)
             for filtered in (False, True):
                 name = f"search {size} {'filtered' if filtered else 'scoped'}"
-                make = search_request(filtered, size)
+                make = search_request(filtered, size * 2 + filtered)
                 report["operations"][name] = [
                     with_overhead(asyncio.run(run_level(server.url, c, args.requests, make)), latency)
                     for c in CONCURRENCY
