@@ -30,13 +30,22 @@ def _settings_or_exit() -> Settings:
 
 def serve(settings: Settings) -> int:
     app = create_app(settings)
+    # loop/http "auto" pick uvloop and httptools (both pinned); Server.run() applies the loop choice,
+    # which a bare asyncio.run(server.serve()) would silently skip.
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on"
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        loop="auto",
+        http="auto",
     )
     server = uvicorn.Server(config)
     # uvicorn exits by itself when the lifespan fails; the reason is ours to print.
     with contextlib.suppress(SystemExit):
-        asyncio.run(server.serve())
+        server.run()
     if not server.started:
         reason = getattr(app.state, "startup_error", "see the log above")
         print(f"startup failed: {reason}", file=sys.stderr, flush=True)

@@ -17,6 +17,7 @@ from app.config import Settings
 from app.db.errors import storage_errors
 from app.errors import Forbidden, InvalidInput, NotFound, NotImplementedYet
 from app.llm.client import OllamaClient
+from app.llm.embed_cache import EmbedCache
 from app.memories.repository import HistoryEvent, MemoryRepository, NewMemory, StoredMemory, scope_where
 from app.memories.schemas import IDENTIFIER_KEYS, RESERVED_PAYLOAD_KEYS, MemoryCreate, MemoryUpdate, SearchRequest
 
@@ -79,6 +80,7 @@ class MemoryService:
         self.pool = pool
         self.ollama = ollama
         self.repository = repository
+        self.query_embeddings = EmbedCache(settings.embed_cache_size)
 
     def check_limits(self, request: MemoryCreate) -> None:
         if len(request.messages) > self.settings.max_messages:
@@ -172,8 +174,8 @@ class MemoryService:
                 identifiers[key] = filters.pop(key)
         top_k = self._bounded(request.top_k or request.limit, DEFAULT_TOP_K, self.settings.max_top_k, "top_k")
         where = scope_where(identifiers, filters)
-        [vector] = await self.ollama.embed(
-            self.settings.embedder_model, [request.query], dims=self.settings.embedding_dims
+        vector = await self.query_embeddings.get_or_embed(
+            self.settings.embedder_model, request.query, lambda: self._embed_one(request.query)
         )
         async with storage_errors(), self.pool.connection() as conn:
             cap = self.settings.exact_search_max_rows + 1
@@ -249,6 +251,10 @@ class MemoryService:
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
             await self.repository.reset(conn)
         logger.warning("all memories were reset")
+
+    async def _embed_one(self, text: str) -> list[float]:
+        [vector] = await self.ollama.embed(self.settings.embedder_model, [text], dims=self.settings.embedding_dims)
+        return vector
 
     @staticmethod
     def _bounded(value: int | None, default: int, maximum: int, name: str) -> int:

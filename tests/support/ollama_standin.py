@@ -819,7 +819,9 @@ def build_app(config: StandinConfig) -> Starlette:
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # proto IPPROTO_TCP (not 0) lets asyncio set TCP_NODELAY on accepted connections; without it every
+    # keep-alive reply waits ~40 ms for a delayed ACK (Nagle), which swamps the configured latency.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # lets a restarted stand-in reuse its port
     sock.bind((host, port))
     sock.set_inheritable(True)
