@@ -12,6 +12,7 @@ import uvicorn
 from app.checks import run_checks
 from app.config import ConfigError, Settings, load_settings
 from app.db.migrator import MigrationError, migrate
+from app.egress import install_egress_guard
 from app.lifespan import StartupError, build_ollama_client, resolve_conninfo
 from app.log import configure_logging
 from app.main import create_app
@@ -29,7 +30,7 @@ def _settings_or_exit() -> Settings:
 
 
 def serve(settings: Settings) -> int:
-    app = create_app(settings)
+    app = create_app(settings, install_egress_guard(settings))
     # loop/http "auto" pick uvloop and httptools (both pinned); Server.run() applies the loop choice,
     # which a bare asyncio.run(server.serve()) would silently skip.
     config = uvicorn.Config(
@@ -87,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = _settings_or_exit()
     configure_logging(settings.log_level)
+    if args.command == "check":
+        install_egress_guard(settings)
     if args.command == "serve":
         return serve(settings)
     if args.command == "check":

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     embed_cache_size: int = Field(1024, ge=0, validation_alias=AliasChoices("MEM0_EMBED_CACHE_SIZE"))
     hnsw_ef_search: int = Field(100, ge=1, le=1000, validation_alias=AliasChoices("MEM0_HNSW_EF_SEARCH"))
     allow_reset: bool = Field(False, validation_alias=AliasChoices("MEM0_ALLOW_RESET"))
+    egress_guard: Literal["enforce", "log", "off"] = Field(
+        "enforce", validation_alias=AliasChoices("MEM0_EGRESS_GUARD")
+    )
 
     # Idempotency keys (POST /memories).
     idempotency_ttl_s: float = Field(

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.config import Settings
+from app.egress import EgressGuard
 from app.idempotency.schemas import DEFAULT_SCOPE
 from app.idempotency.service import IdempotencyService
 from app.memories.service import MemoryService
@@ -35,8 +36,14 @@ def get_idempotency_scope(request: Request) -> str:
     return DEFAULT_SCOPE
 
 
+def get_egress_guard(request: Request) -> EgressGuard | None:
+    guard: EgressGuard | None = request.app.state.egress_guard
+    return guard
+
+
 StateDep = Annotated[AppState, Depends(get_state)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MemoryServiceDep = Annotated[MemoryService, Depends(get_memory_service)]
 IdempotencyServiceDep = Annotated[IdempotencyService, Depends(get_idempotency_service)]
 IdempotencyScopeDep = Annotated[str, Depends(get_idempotency_scope)]
+EgressGuardDep = Annotated[EgressGuard | None, Depends(get_egress_guard)]

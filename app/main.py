@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from app.config import Settings
+from app.egress import EgressGuard
 from app.errors import install_error_handlers
 from app.lifespan import build_lifespan
 from app.memories.router import router as memories_router
@@ -15,8 +16,9 @@ DESCRIPTION = """A hardened, local-first mem0 REST server: Ollama only, Postgres
 Every error answers `{error, message, request_id}`; a 2xx on a write means it is committed."""
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, egress_guard: EgressGuard | None = None) -> FastAPI:
     app = FastAPI(title="mem0-fixed", description=DESCRIPTION, version="0.1.0", lifespan=build_lifespan(settings))
+    app.state.egress_guard = egress_guard
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(system_router)

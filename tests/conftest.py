@@ -58,6 +58,8 @@ def server(module_db: str, standin_session: OllamaStandin) -> Iterator[ServerPro
     """One ready server process per test module, on the module's own database."""
     with ServerProcess(server_env(module_db, standin_session, MEM0_ALLOW_RESET="true")) as process:
         yield process
+    # The egress guard runs in enforce mode in every test server: the server's own paths never trip it.
+    assert "egress blocked" not in process.output()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from app.deps import SettingsDep, StateDep
+from app.deps import EgressGuardDep, SettingsDep, StateDep
 from app.errors import AppError, Forbidden
 
 router = APIRouter(tags=["system"])
@@ -22,9 +22,10 @@ async def home() -> RedirectResponse:
 
 
 @router.get("/health", summary="Liveness")
-async def health() -> dict[str, str]:
-    """The process is up and serving HTTP; says nothing about its dependencies (see /ready)."""
-    return {"status": "ok"}
+async def health(guard: EgressGuardDep) -> dict[str, Any]:
+    """The process is up and serving HTTP; says nothing about its dependencies (see /ready).
+    `blocked_egress` counts outbound connections the egress guard refused (null when the guard is off)."""
+    return {"status": "ok", "blocked_egress": None if guard is None else guard.blocked_total}
 
 
 @router.get("/ready", summary="Readiness", responses={503: {"description": "Not ready; `reasons` says why."}})

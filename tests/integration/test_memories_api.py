@@ -107,7 +107,7 @@ def test_configure_shows_effective_config_without_secrets_and_refuses_changes(ap
 
 
 def test_health_and_ready(api):
-    assert api.get("/health").json() == {"status": "ok"}
+    assert api.get("/health").json() == {"status": "ok", "blocked_egress": 0}
     ready = api.get("/ready")
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
