@@ -74,7 +74,7 @@ class EgressGuard:
         self.allowed_ips = {host for host in self.allowed_names if _is_ip(host)}
         self.blocked: Counter[str] = Counter()
         self._warned: set[str] = set()
-        self._on_block = on_block
+        self.on_block = on_block
         self._busy = threading.local()
 
     def resolve_allowed(self) -> None:
@@ -105,8 +105,8 @@ class EgressGuard:
         if not name or self.is_allowed(name):
             return
         self.blocked[name] += 1
-        if self._on_block is not None:
-            self._on_block(name)
+        if self.on_block is not None:
+            self.on_block(name)
         if name not in self._warned:
             self._warned.add(name)
             logger.warning(

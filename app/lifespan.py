@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
+from psycopg_pool import AsyncConnectionPool
 
-from app.checks import run_checks
+from app.checks import MEM0_TELEMETRY_TABLE, run_checks, vector_column_dims
 from app.config import Settings
 from app.db.embedded import start_embedded_postgres
 from app.db.migrator import MigrationError, migrate
@@ -21,6 +22,7 @@ from app.idempotency.service import IdempotencyService, KeyPurger
 from app.llm.client import OllamaClient
 from app.memories.repository import MemoryRepository
 from app.memories.service import MemoryService
+from app.metrics import Metrics
 from app.state import AppState, Readiness
 
 logger = logging.getLogger(__name__)
@@ -52,16 +54,17 @@ async def resolve_conninfo(settings: Settings) -> str:
     return settings.conninfo(uri)
 
 
-async def warm_up(settings: Settings, ollama: OllamaClient, readiness: Readiness) -> None:
+async def warm_up(settings: Settings, ollama: OllamaClient, readiness: Readiness, metrics: Metrics) -> None:
     """Load both models before readiness so the first real request does not pay the load time."""
     started = time.perf_counter()
     try:
-        await ollama.probe_dims(settings.embedder_model, "warm-up")
+        metrics.embedding_dims.labels("embedder").set(await ollama.probe_dims(settings.embedder_model, "warm-up"))
         await ollama.load_llm(settings.llm_model)
     except AppError as error:
         raise StartupError(f"warm-up failed: {error.message}") from None
     readiness.warmup_seconds = round(time.perf_counter() - started, 3)
     readiness.warmed_up = True
+    metrics.warmup_seconds.set(readiness.warmup_seconds)
     logger.info(
         "models warmed up",
         extra={
@@ -72,9 +75,27 @@ async def warm_up(settings: Settings, ollama: OllamaClient, readiness: Readiness
     )
 
 
-async def start(settings: Settings) -> AppState:
+def observe_ollama(metrics: Metrics) -> Callable[[str, str, float, bool], None]:
+    def observe(operation: str, model: str, seconds: float, succeeded: bool) -> None:
+        metrics.ollama_latency.labels(operation, model).observe(seconds)
+        if not succeeded:
+            metrics.ollama_errors.labels(operation, model).inc()
+
+    return observe
+
+
+async def record_column_dims(settings: Settings, pool: AsyncConnectionPool, metrics: Metrics) -> None:
+    metrics.embedding_dims.labels("configured").set(settings.embedding_dims)
+    async with pool.connection() as conn:
+        columns = await vector_column_dims(conn, [settings.collection_name, MEM0_TELEMETRY_TABLE])
+    for column, dims in columns.items():
+        metrics.embedding_dims.labels(f"column {column}").set(dims)
+
+
+async def start(settings: Settings, metrics: Metrics) -> AppState:
     conninfo = await resolve_conninfo(settings)
     ollama = build_ollama_client(settings)
+    ollama.observer = observe_ollama(metrics)
     try:
         report = await run_checks(settings, conninfo, ollama, allow_pull=settings.ollama_pull_missing)
         if not report.ok:
@@ -85,7 +106,7 @@ async def start(settings: Settings) -> AppState:
             raise StartupError(f"migrations: {error}") from None
         readiness = Readiness(migrated=True, checks_passed=True)
         if settings.warmup:
-            await warm_up(settings, ollama, readiness)
+            await warm_up(settings, ollama, readiness, metrics)
         else:
             readiness.warmed_up = True
         pool = await open_pool(
@@ -95,10 +116,11 @@ async def start(settings: Settings) -> AppState:
             timeout_s=settings.db_timeout_s,
             ef_search=settings.hnsw_ef_search,
         )
+        await record_column_dims(settings, pool, metrics)
     except BaseException:
         await ollama.close()
         raise
-    memories = MemoryService(settings, pool, ollama, MemoryRepository(settings.collection_name))
+    memories = MemoryService(settings, pool, ollama, MemoryRepository(settings.collection_name), metrics)
     idempotency = IdempotencyService(
         pool, IdempotencyRepository(), lease_s=settings.idempotency_lease_s, ttl_s=settings.idempotency_ttl_s
     )
@@ -110,6 +132,7 @@ async def start(settings: Settings) -> AppState:
         ollama=ollama,
         memories=memories,
         readiness=readiness,
+        metrics=metrics,
         idempotency=idempotency,
         idempotency_purger=purger,
     )
@@ -121,11 +144,11 @@ async def stop(state: AppState) -> None:
     await state.ollama.close()
 
 
-def build_lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+def build_lifespan(settings: Settings, metrics: Metrics) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
-            state = await start(settings)
+            state = await start(settings, metrics)
         except StartupError as error:
             app.state.startup_error = str(error)
             logger.critical("startup failed: %s", error)

@@ -9,6 +9,7 @@ from app.egress import EgressGuard
 from app.errors import install_error_handlers
 from app.lifespan import build_lifespan
 from app.memories.router import router as memories_router
+from app.metrics import RequestMetricsMiddleware, build_metrics
 from app.middleware import RequestIdMiddleware
 from app.system.router import router as system_router
 
@@ -17,8 +18,17 @@ Every error answers `{error, message, request_id}`; a 2xx on a write means it is
 
 
 def create_app(settings: Settings, egress_guard: EgressGuard | None = None) -> FastAPI:
-    app = FastAPI(title="mem0-fixed", description=DESCRIPTION, version="0.1.0", lifespan=build_lifespan(settings))
+    metrics = build_metrics()
+    app = FastAPI(
+        title="mem0-fixed", description=DESCRIPTION, version="0.1.0", lifespan=build_lifespan(settings, metrics)
+    )
     app.state.egress_guard = egress_guard
+    app.state.metrics = metrics
+    if egress_guard is not None:
+        egress_guard.on_block = lambda host: metrics.blocked_egress.labels(host).inc()
+        for host, count in egress_guard.blocked.items():
+            metrics.blocked_egress.labels(host).inc(count)
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(system_router)

@@ -10,6 +10,7 @@ from app.config import Settings
 from app.idempotency.service import IdempotencyService, KeyPurger
 from app.llm.client import OllamaClient
 from app.memories.service import MemoryService
+from app.metrics import Metrics
 
 
 @dataclass
@@ -28,5 +29,6 @@ class AppState:
     ollama: OllamaClient
     memories: MemoryService
     readiness: Readiness
+    metrics: Metrics
     idempotency: IdempotencyService
     idempotency_purger: KeyPurger

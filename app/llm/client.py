@@ -50,6 +50,8 @@ class OllamaClient:
         self.llm_timeout_s = llm_timeout_s
         self.pull_timeout_s = pull_timeout_s
         self.keep_alive = keep_alive
+        # Called after every call with (operation, model, seconds, succeeded); the app points it at its metrics.
+        self.observer: Callable[[str, str, float, bool], None] | None = None
         self._client = ollama.AsyncClient(
             host=base_url,
             timeout=httpx.Timeout(
@@ -61,10 +63,17 @@ class OllamaClient:
     async def close(self) -> None:
         await self._client.close()  # type: ignore[no-untyped-call]
 
-    async def _call(self, operation: str, timeout_s: float, call: Callable[[], Awaitable[T]]) -> T:
-        async with self._translated_errors(operation, timeout_s):
-            async with asyncio.timeout(timeout_s):
-                return await call()
+    async def _call(self, operation: str, timeout_s: float, call: Callable[[], Awaitable[T]], model: str = "") -> T:
+        started = time.perf_counter()
+        succeeded = False
+        try:
+            async with self._translated_errors(operation, timeout_s), asyncio.timeout(timeout_s):
+                result = await call()
+            succeeded = True
+            return result
+        finally:
+            if self.observer is not None:
+                self.observer(operation, model, time.perf_counter() - started, succeeded)
 
     @asynccontextmanager
     async def _translated_errors(self, operation: str, timeout_s: float) -> AsyncIterator[None]:
@@ -92,6 +101,7 @@ class OllamaClient:
             "embed",
             self.embed_timeout_s,
             lambda: self._client.embed(model=model, input=list(texts), keep_alive=self.keep_alive),
+            model,
         )
         vectors = [list(vector) for vector in response.embeddings]
         if len(vectors) != len(texts):
@@ -111,6 +121,7 @@ class OllamaClient:
             "embed",
             self.embed_timeout_s,
             lambda: self._client.embed(model=model, input=[text], keep_alive=self.keep_alive),
+            model,
         )
         if not response.embeddings:
             raise UpstreamError(f"Ollama embed returned no vector for the probe text with {model}")
@@ -144,10 +155,14 @@ class OllamaClient:
             "generate",
             self.llm_timeout_s,
             lambda: self._client.generate(model=model, prompt="", keep_alive=self.keep_alive),
+            model,
         )
 
     async def chat(self, **request: Any) -> ollama.ChatResponse:
         response = await self._call(
-            "chat", self.llm_timeout_s, lambda: self._client.chat(keep_alive=self.keep_alive, stream=False, **request)
+            "chat",
+            self.llm_timeout_s,
+            lambda: self._client.chat(keep_alive=self.keep_alive, stream=False, **request),
+            str(request.get("model", "")),
         )
         return response

@@ -15,11 +15,12 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.config import Settings
 from app.db.errors import storage_errors
-from app.errors import Forbidden, InvalidInput, NotFound, NotImplementedYet
+from app.errors import AppError, Forbidden, InvalidInput, NotFound, NotImplementedYet
 from app.llm.client import OllamaClient
 from app.llm.embed_cache import EmbedCache
 from app.memories.repository import HistoryEvent, MemoryRepository, NewMemory, StoredMemory, scope_where
 from app.memories.schemas import IDENTIFIER_KEYS, RESERVED_PAYLOAD_KEYS, MemoryCreate, MemoryUpdate, SearchRequest
+from app.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +75,15 @@ class PreparedMemory:
 
 class MemoryService:
     def __init__(
-        self, settings: Settings, pool: AsyncConnectionPool, ollama: OllamaClient, repository: MemoryRepository
+        self,
+        settings: Settings,
+        pool: AsyncConnectionPool,
+        ollama: OllamaClient,
+        repository: MemoryRepository,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.pool = pool
         self.ollama = ollama
         self.repository = repository
@@ -132,6 +139,18 @@ class MemoryService:
         self, prepared: list[PreparedMemory], *, before_commit: BeforeCommit | None = None
     ) -> list[dict[str, Any]]:
         """Embed all texts in one call, then insert memories and ADD history in one transaction."""
+        try:
+            results = await self._store(prepared, before_commit)
+        except Exception as error:
+            if self.metrics is not None and (not isinstance(error, AppError) or error.status_code >= 500):
+                self.metrics.writes.labels("failed").inc()
+            raise
+        if self.metrics is not None:
+            self.metrics.writes.labels("persisted").inc()
+            self.metrics.memories_persisted.inc(len(results))
+        return results
+
+    async def _store(self, prepared: list[PreparedMemory], before_commit: BeforeCommit | None) -> list[dict[str, Any]]:
         vectors = await self.ollama.embed(
             self.settings.embedder_model, [p.text for p in prepared], dims=self.settings.embedding_dims
         )

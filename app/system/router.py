@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.deps import EgressGuardDep, SettingsDep, StateDep
 from app.errors import AppError, Forbidden
@@ -68,6 +69,12 @@ async def _ping_ollama(state: StateDep) -> str | None:
     except AppError as error:
         return error.message
     return None
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    """Prometheus text exposition of the server's own registry."""
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/configure", summary="Effective configuration")

@@ -33,9 +33,15 @@ def attempt(name, call):
 
 
 def _run(body: str, **env: str) -> dict:
-    script = PRELUDE + textwrap.dedent(body) + "\nprint(json.dumps({'outcomes': outcomes, 'blocked': dict(guard.blocked)}))\n"
+    script = (
+        PRELUDE
+        + textwrap.dedent(body)
+        + "\nprint(json.dumps({'outcomes': outcomes, 'blocked': dict(guard.blocked)}))\n"
+    )
     environment = clean_environment(OLLAMA_BASE_URL="http://127.0.0.1:11434", **env)
-    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -74,12 +80,15 @@ def test_ip_literals_are_matched_as_well_as_names():
 
 
 def test_the_configured_hosts_and_loopback_stay_reachable(pg_admin):
-    result = _run(f"""
+    result = _run(
+        f"""
         import socket, psycopg
         attempt("loopback-name", lambda: socket.getaddrinfo("localhost", 5432))
         attempt("ollama-ip", lambda: socket.create_connection(("127.0.0.1", 1), timeout=1))
         attempt("database", lambda: psycopg.connect({pg_admin!r}).close())
-    """, DATABASE_URL=pg_admin)
+    """,
+        DATABASE_URL=pg_admin,
+    )
 
     assert result["outcomes"]["loopback-name"] == "connected"
     assert result["outcomes"]["ollama-ip"] == "other: ConnectionRefusedError"  # allowed, nothing listens there
@@ -88,10 +97,13 @@ def test_the_configured_hosts_and_loopback_stay_reachable(pg_admin):
 
 
 def test_log_mode_counts_but_lets_the_connection_proceed():
-    result = _run("""
+    result = _run(
+        """
         import socket
         attempt("lookup", lambda: socket.getaddrinfo("example.invalid", 443))
-    """, MEM0_EGRESS_GUARD="log")
+    """,
+        MEM0_EGRESS_GUARD="log",
+    )
 
     assert result["outcomes"]["lookup"] == "other: gaierror"
     assert result["blocked"] == {"example.invalid": 1}

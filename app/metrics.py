@@ -1,0 +1,92 @@
+"""Prometheus metrics on a registry of the app's own (built once per app, never the global default)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0)
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry
+    http_latency: Histogram
+    writes: Counter
+    memories_persisted: Counter
+    ollama_latency: Histogram
+    ollama_errors: Counter
+    warmup_seconds: Gauge
+    embedding_dims: Gauge
+    blocked_egress: Counter
+
+
+def build_metrics() -> Metrics:
+    registry = CollectorRegistry(auto_describe=True)
+    return Metrics(
+        registry=registry,
+        http_latency=Histogram(
+            "mem0_http_request_duration_seconds",
+            "HTTP request latency by route template, method and status.",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        ),
+        writes=Counter(
+            "mem0_writes",
+            "POST /memories outcomes: persisted or failed (success ratio = persisted / all).",
+            ["outcome"],
+            registry=registry,
+        ),
+        memories_persisted=Counter("mem0_memories_persisted", "Memory rows committed.", registry=registry),
+        ollama_latency=Histogram(
+            "mem0_ollama_request_duration_seconds",
+            "Ollama call latency by operation and model.",
+            ["op", "model"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        ),
+        ollama_errors=Counter(
+            "mem0_ollama_errors", "Failed Ollama calls by operation and model.", ["op", "model"], registry=registry
+        ),
+        warmup_seconds=Gauge("mem0_warmup_seconds", "Time the boot warm-up of both models took.", registry=registry),
+        embedding_dims=Gauge(
+            "mem0_embedding_dims",
+            "Embedding dimension by source: configured, embedder, or a vector column.",
+            ["source"],
+            registry=registry,
+        ),
+        blocked_egress=Counter(
+            "mem0_blocked_egress", "Outbound connections refused by the egress guard.", ["host"], registry=registry
+        ),
+    )
+
+
+class RequestMetricsMiddleware:
+    """Times every HTTP request under its route template (not its raw path, so ids do not explode cardinality)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.http_latency.labels(route, scope["method"], str(status)).observe(time.perf_counter() - started)
