@@ -131,7 +131,7 @@ def _describe_validation(exc: RequestValidationError) -> tuple[int, str]:
 async def _handle_app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
     if exc.status_code >= 500:
-        logger.warning("request failed: %s: %s", exc.code, exc.message, extra={"request_id": request_id_of(request)})
+        logger.warning("request failed: %s: %s", exc.code, exc.message)
     return error_response(request, exc.status_code, exc.code, exc.message, exc.headers)
 
 

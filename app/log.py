@@ -1,4 +1,7 @@
-"""Logging setup: one JSON object per line, with whatever `extra` fields the caller attached."""
+"""Logging setup: one JSON object per line, with the request id and whatever `extra` fields the caller attached.
+
+Nothing logs message content at INFO or above; debug logs may, so production runs at INFO.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+
+from app.middleware import current_request_id
 
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
@@ -22,6 +27,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        request_id = current_request_id.get()
+        if request_id is not None:
+            entry["request_id"] = request_id
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRIBUTES})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

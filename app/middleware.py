@@ -1,13 +1,20 @@
-"""A request id on every request (X-Request-ID accepted and echoed), as plain ASGI to stay cheap."""
+"""Request context as plain ASGI: a request id (X-Request-ID accepted and echoed) and one access log line."""
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 import uuid
+from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+logger = logging.getLogger("app.access")
+
 _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Read by the log formatter, so every line logged while a request runs carries its id.
+current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
 
 
 class RequestIdMiddleware:
@@ -21,12 +28,30 @@ class RequestIdMiddleware:
         incoming = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-request-id"), "")
         request_id = incoming if _ACCEPTABLE_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        token = current_request_id.set(request_id)
+        started = time.perf_counter()
+        status = 500
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = int(message["status"])
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            # Route template and status only: paths may hold ids, bodies hold user content; neither is logged.
+            logger.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "route": getattr(scope.get("route"), "path", "unmatched"),
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+            current_request_id.reset(token)
