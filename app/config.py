@@ -92,6 +92,19 @@ class Settings(BaseSettings):
         300.0, gt=0, validation_alias=AliasChoices("MEM0_IDEMPOTENCY_PURGE_INTERVAL_S")
     )
 
+    # The server's own telemetry (never blocks a request).
+    telemetry_queue_max: int = Field(10_000, ge=1, validation_alias=AliasChoices("MEM0_TELEMETRY_QUEUE_MAX"))
+    telemetry_spill_max: int = Field(100_000, ge=0, validation_alias=AliasChoices("MEM0_TELEMETRY_SPILL_MAX"))
+    telemetry_batch_size: int = Field(500, ge=1, validation_alias=AliasChoices("MEM0_TELEMETRY_BATCH_SIZE"))
+    telemetry_flush_interval_s: float = Field(
+        0.5, gt=0, validation_alias=AliasChoices("MEM0_TELEMETRY_FLUSH_INTERVAL_S")
+    )
+    telemetry_breaker_failures: int = Field(3, ge=1, validation_alias=AliasChoices("MEM0_TELEMETRY_BREAKER_FAILURES"))
+    telemetry_breaker_cooldown_s: float = Field(
+        5.0, ge=0, validation_alias=AliasChoices("MEM0_TELEMETRY_BREAKER_COOLDOWN_S")
+    )
+    telemetry_timeout_ms: int = Field(500, ge=10, validation_alias=AliasChoices("MEM0_TELEMETRY_TIMEOUT_MS"))
+
     # HTTP server.
     host: str = Field("127.0.0.1", validation_alias=AliasChoices("MEM0_HOST"))
     port: int = Field(8888, ge=0, le=65535, validation_alias=AliasChoices("MEM0_PORT"))

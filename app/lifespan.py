@@ -16,6 +16,7 @@ from app.config import Settings
 from app.db.embedded import start_embedded_postgres
 from app.db.migrator import MigrationError, migrate
 from app.db.pool import open_pool
+from app.egress import EgressGuard
 from app.errors import AppError
 from app.idempotency.repository import IdempotencyRepository
 from app.idempotency.service import IdempotencyService, KeyPurger
@@ -24,6 +25,9 @@ from app.memories.repository import MemoryRepository
 from app.memories.service import MemoryService
 from app.metrics import Metrics
 from app.state import AppState, Readiness
+from app.telemetry.backlog import Backlog
+from app.telemetry.breaker import CircuitBreaker
+from app.telemetry.service import Telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -75,13 +79,35 @@ async def warm_up(settings: Settings, ollama: OllamaClient, readiness: Readiness
     )
 
 
-def observe_ollama(metrics: Metrics) -> Callable[[str, str, float, bool], None]:
+def observe_ollama(metrics: Metrics, telemetry: list[Telemetry]) -> Callable[[str, str, float, bool], None]:
+    """Metrics for every Ollama call, and a telemetry event once telemetry exists (it needs the pool)."""
+
     def observe(operation: str, model: str, seconds: float, succeeded: bool) -> None:
         metrics.ollama_latency.labels(operation, model).observe(seconds)
         if not succeeded:
             metrics.ollama_errors.labels(operation, model).inc()
+        for sink in telemetry:
+            sink.emit("ollama.call", op=operation, model=model, seconds=round(seconds, 4), ok=succeeded)
 
     return observe
+
+
+def build_telemetry(settings: Settings, pool: AsyncConnectionPool, metrics: Metrics) -> Telemetry:
+    spill_path = settings.data_dir.expanduser().resolve() / f"telemetry-backlog-{settings.port}.jsonl"
+    spill_path.parent.mkdir(parents=True, exist_ok=True)
+    backlog = Backlog(
+        settings.telemetry_queue_max, spill_path, settings.telemetry_spill_max, metrics.telemetry_dropped.inc
+    )
+    breaker = CircuitBreaker(settings.telemetry_breaker_failures, settings.telemetry_breaker_cooldown_s)
+    return Telemetry(
+        pool,
+        backlog,
+        breaker,
+        metrics,
+        batch_size=settings.telemetry_batch_size,
+        interval_s=settings.telemetry_flush_interval_s,
+        statement_timeout_ms=settings.telemetry_timeout_ms,
+    )
 
 
 async def record_column_dims(settings: Settings, pool: AsyncConnectionPool, metrics: Metrics) -> None:
@@ -92,10 +118,23 @@ async def record_column_dims(settings: Settings, pool: AsyncConnectionPool, metr
         metrics.embedding_dims.labels(f"column {column}").set(dims)
 
 
+def report_blocked_egress(guard: EgressGuard, telemetry: Telemetry) -> None:
+    """Keep the guard's existing callback (metrics) and add a telemetry event per refused connection."""
+    count_block = guard.on_block
+
+    def on_block(host: str) -> None:
+        if count_block is not None:
+            count_block(host)
+        telemetry.emit("egress.blocked", host=host)
+
+    guard.on_block = on_block
+
+
 async def start(settings: Settings, metrics: Metrics) -> AppState:
     conninfo = await resolve_conninfo(settings)
     ollama = build_ollama_client(settings)
-    ollama.observer = observe_ollama(metrics)
+    telemetry_sink: list[Telemetry] = []
+    ollama.observer = observe_ollama(metrics, telemetry_sink)
     try:
         report = await run_checks(settings, conninfo, ollama, allow_pull=settings.ollama_pull_missing)
         if not report.ok:
@@ -120,7 +159,12 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
     except BaseException:
         await ollama.close()
         raise
-    memories = MemoryService(settings, pool, ollama, MemoryRepository(settings.collection_name), metrics)
+    telemetry = build_telemetry(settings, pool, metrics)
+    telemetry_sink.append(telemetry)
+    for result in report.results:
+        telemetry.emit("startup.check", name=result.name, ok=result.ok)
+    telemetry.start()
+    memories = MemoryService(settings, pool, ollama, MemoryRepository(settings.collection_name), metrics, telemetry)
     idempotency = IdempotencyService(
         pool, IdempotencyRepository(), lease_s=settings.idempotency_lease_s, ttl_s=settings.idempotency_ttl_s
     )
@@ -133,6 +177,7 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
         memories=memories,
         readiness=readiness,
         metrics=metrics,
+        telemetry=telemetry,
         idempotency=idempotency,
         idempotency_purger=purger,
     )
@@ -140,6 +185,7 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
 
 async def stop(state: AppState) -> None:
     await state.idempotency_purger.stop()
+    await state.telemetry.stop()
     await state.pool.close()
     await state.ollama.close()
 
@@ -154,6 +200,8 @@ def build_lifespan(settings: Settings, metrics: Metrics) -> Callable[[FastAPI], 
             logger.critical("startup failed: %s", error)
             raise
         app.state.services = state
+        if app.state.egress_guard is not None:
+            report_blocked_egress(app.state.egress_guard, state.telemetry)
         logger.info("ready to serve", extra={"embedding_dims": settings.embedding_dims})
         try:
             yield

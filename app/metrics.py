@@ -22,6 +22,12 @@ class Metrics:
     warmup_seconds: Gauge
     embedding_dims: Gauge
     blocked_egress: Counter
+    telemetry_backlog: Gauge
+    telemetry_emitted: Counter
+    telemetry_flushed: Counter
+    telemetry_dropped: Counter
+    telemetry_flush_failures: Counter
+    telemetry_breaker: Gauge
 
 
 def build_metrics() -> Metrics:
@@ -61,6 +67,22 @@ def build_metrics() -> Metrics:
         ),
         blocked_egress=Counter(
             "mem0_blocked_egress", "Outbound connections refused by the egress guard.", ["host"], registry=registry
+        ),
+        telemetry_backlog=Gauge(
+            "mem0_telemetry_backlog", "Telemetry events waiting (memory + spill file).", registry=registry
+        ),
+        telemetry_emitted=Counter("mem0_telemetry_emitted", "Telemetry events emitted.", registry=registry),
+        telemetry_flushed=Counter("mem0_telemetry_flushed", "Telemetry events stored.", registry=registry),
+        telemetry_dropped=Counter(
+            "mem0_telemetry_dropped", "Telemetry events lost to a full backlog.", registry=registry
+        ),
+        telemetry_flush_failures=Counter(
+            "mem0_telemetry_flush_failures", "Failed telemetry flushes.", registry=registry
+        ),
+        telemetry_breaker=Gauge(
+            "mem0_telemetry_breaker_state",
+            "Telemetry circuit breaker: 0 closed, 1 half-open, 2 open.",
+            registry=registry,
         ),
     )
 

@@ -11,6 +11,7 @@ from app.idempotency.service import IdempotencyService, KeyPurger
 from app.llm.client import OllamaClient
 from app.memories.service import MemoryService
 from app.metrics import Metrics
+from app.telemetry.service import Telemetry
 
 
 @dataclass
@@ -30,5 +31,6 @@ class AppState:
     memories: MemoryService
     readiness: Readiness
     metrics: Metrics
+    telemetry: Telemetry
     idempotency: IdempotencyService
     idempotency_purger: KeyPurger

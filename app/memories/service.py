@@ -21,6 +21,7 @@ from app.llm.embed_cache import EmbedCache
 from app.memories.repository import HistoryEvent, MemoryRepository, NewMemory, StoredMemory, scope_where
 from app.memories.schemas import IDENTIFIER_KEYS, RESERVED_PAYLOAD_KEYS, MemoryCreate, MemoryUpdate, SearchRequest
 from app.metrics import Metrics
+from app.telemetry.service import Telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -81,9 +82,11 @@ class MemoryService:
         ollama: OllamaClient,
         repository: MemoryRepository,
         metrics: Metrics | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
+        self.telemetry = telemetry
         self.pool = pool
         self.ollama = ollama
         self.repository = repository
@@ -129,6 +132,8 @@ class MemoryService:
 
     async def add(self, request: MemoryCreate, *, before_commit: BeforeCommit | None = None) -> list[dict[str, Any]]:
         self.check_limits(request)
+        if self.telemetry is not None:
+            self.telemetry.emit("write.accepted", messages=len(request.messages), infer=request.infer)
         if request.infer:
             raise NotImplementedYet(
                 'infer: true (LLM extraction) is not available yet; send "infer": false to store messages as given'
@@ -142,13 +147,18 @@ class MemoryService:
         try:
             results = await self._store(prepared, before_commit)
         except Exception as error:
-            if self.metrics is not None and (not isinstance(error, AppError) or error.status_code >= 500):
-                self.metrics.writes.labels("failed").inc()
+            if not isinstance(error, AppError) or error.status_code >= 500:
+                self._record_write("failed", 0, getattr(error, "code", type(error).__name__))
             raise
-        if self.metrics is not None:
-            self.metrics.writes.labels("persisted").inc()
-            self.metrics.memories_persisted.inc(len(results))
+        self._record_write("persisted", len(results))
         return results
+
+    def _record_write(self, outcome: str, memories: int, error: str | None = None) -> None:
+        if self.metrics is not None:
+            self.metrics.writes.labels(outcome).inc()
+            self.metrics.memories_persisted.inc(memories)
+        if self.telemetry is not None:
+            self.telemetry.emit(f"write.{outcome}", memories=memories, error=error)
 
     async def _store(self, prepared: list[PreparedMemory], before_commit: BeforeCommit | None) -> list[dict[str, Any]]:
         vectors = await self.ollama.embed(
@@ -203,6 +213,8 @@ class MemoryService:
         items = [to_item(memory, with_score=True) for memory in memories]
         if request.threshold is not None:
             items = [item for item in items if item["score"] >= request.threshold]
+        if self.telemetry is not None:
+            self.telemetry.emit("search", results=len(items), exact=exact, top_k=top_k)
         return items
 
     async def update(self, raw_id: str, request: MemoryUpdate) -> dict[str, Any]:

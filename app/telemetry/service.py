@@ -1,0 +1,122 @@
+"""Emit events without waiting; a background flusher stores them in batches behind a circuit breaker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from app.db.queries import Queries
+from app.metrics import Metrics
+from app.telemetry.backlog import Backlog, Event
+from app.telemetry.breaker import CircuitBreaker
+
+logger = logging.getLogger(__name__)
+
+QUERIES = Queries(Path(__file__).with_name("queries.sql"), collection="")
+
+
+class Telemetry:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        backlog: Backlog,
+        breaker: CircuitBreaker,
+        metrics: Metrics,
+        *,
+        batch_size: int,
+        interval_s: float,
+        statement_timeout_ms: int,
+    ) -> None:
+        self.pool = pool
+        self.backlog = backlog
+        self.breaker = breaker
+        self.metrics = metrics
+        self.batch_size = batch_size
+        self.interval_s = interval_s
+        self.statement_timeout_ms = statement_timeout_ms
+        self._task: asyncio.Task[None] | None = None
+        metrics.telemetry_backlog.set_function(lambda: len(self.backlog))
+        metrics.telemetry_breaker.set_function(lambda: int(self.breaker.state))
+
+    def emit(self, kind: str, **attributes: Any) -> None:
+        """Never blocks and never raises into the caller: a request's outcome cannot depend on telemetry."""
+        self.backlog.append(Event(uuid.uuid4().hex, kind, datetime.now(UTC).isoformat(), attributes))
+        self.metrics.telemetry_emitted.inc()
+
+    async def flush(self) -> int:
+        """Store what is pending, oldest first, until empty or a failure; returns how many were stored."""
+        stored = 0
+        while len(self.backlog) and self.breaker.allow():
+            from_file = self.backlog.spilled > 0
+            batch = (
+                await asyncio.to_thread(self.backlog.read_spilled, self.batch_size)
+                if from_file
+                else self.backlog.memory_batch(self.batch_size)
+            )
+            try:
+                await self._insert(batch)
+            except (psycopg.Error, PoolTimeout, OSError) as error:
+                self.breaker.record_failure()
+                self.metrics.telemetry_flush_failures.inc()
+                logger.warning("telemetry flush failed; events kept for replay", extra={"error": type(error).__name__})
+                break
+            self.breaker.record_success()
+            if from_file:
+                await asyncio.to_thread(self.backlog.remove_spilled, len(batch))
+            else:
+                self.backlog.remove_memory(len(batch))
+            self.metrics.telemetry_flushed.inc(len(batch))
+            stored += len(batch)
+        if self.backlog.needs_spill():
+            await asyncio.to_thread(self.backlog.write_spill, self.backlog.take_overflow())
+        return stored
+
+    async def _insert(self, batch: list[Event]) -> None:
+        async with self.pool.connection(timeout=self.statement_timeout_ms / 1000) as conn, conn.transaction():
+            # Short timeouts: a locked or slow table must fail this flush fast, not pile up connections.
+            timeout = f"{int(self.statement_timeout_ms)}ms"
+            await conn.execute(
+                "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
+                (timeout, timeout),
+            )
+            await conn.execute(
+                QUERIES["insert_events"],
+                {
+                    "ids": [uuid.UUID(event.id) for event in batch],
+                    "kinds": [event.kind for event in batch],
+                    "times": [datetime.fromisoformat(event.occurred_at) for event in batch],
+                    "attributes": [Jsonb(event.attributes) for event in batch],
+                },
+            )
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await self.flush()
+            except Exception:
+                logger.exception("telemetry flusher error")
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="telemetry-flusher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(psycopg.Error, PoolTimeout, OSError):
+            await self.flush()
+        if self.backlog.spill_path is not None and self.backlog.memory:
+            # Whatever could not be stored survives the restart in the spill file.
+            self.backlog.memory_max = 0
+            await asyncio.to_thread(self.backlog.write_spill, self.backlog.take_overflow())
