@@ -55,12 +55,18 @@ def test_the_openai_sdk_and_posthog_are_refused_and_counted():
         attempt("posthog", lambda: ph.capture("event", distinct_id="x") and ph.flush())
         import urllib.request
         attempt("posthog-direct", lambda: urllib.request.urlopen("https://us.i.posthog.com/batch/", timeout=5))
+        from prometheus_client import generate_latest
+        from app.main import create_app
+        metrics_text = generate_latest(create_app(load_settings(), guard).state.metrics.registry).decode()
+        outcomes["metrics"] = [line for line in metrics_text.splitlines() if line.startswith("mem0_blocked_egress_total")]
     """)
 
     assert result["outcomes"]["openai"] == "blocked"
     assert result["outcomes"]["posthog-direct"] == "blocked"
     assert result["blocked"]["api.openai.com"] >= 1
     assert result["blocked"]["us.i.posthog.com"] >= 1
+    shown = {line.split('"')[1]: float(line.rsplit(" ", 1)[1]) for line in result["outcomes"]["metrics"]}
+    assert shown == {host: float(count) for host, count in result["blocked"].items()}
 
 
 def test_ip_literals_are_matched_as_well_as_names():
