@@ -45,3 +45,16 @@ def test_a_prompt_that_fills_the_window_is_an_error_not_no_facts() -> None:
     check_truncation(1000, 2048)
     with pytest.raises(PromptTruncated):
         check_truncation(2048, 2048)
+
+
+def test_job_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
+    import random
+
+    from app.jobs.repository import backoff_delay_s
+
+    rng = random.Random(1)
+    first = [backoff_delay_s(1, 1.0, rng=rng) for _ in range(50)]
+    fifth = [backoff_delay_s(5, 1.0, rng=rng) for _ in range(50)]
+    assert max(first) <= 1.0 and max(fifth) <= 16.0 and max(fifth) > 2.0
+    assert len(set(fifth)) > 1
+    assert backoff_delay_s(30, 1.0, cap_s=60, rng=rng) <= 60
