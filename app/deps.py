@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.config import Settings
+from app.jobs.service import JobService
 from app.memories.service import MemoryService
 from app.state import AppState
 
@@ -24,6 +25,11 @@ def get_memory_service(request: Request) -> MemoryService:
     return get_state(request).memories
 
 
+def get_job_service(request: Request) -> JobService:
+    return get_state(request).jobs
+
+
 StateDep = Annotated[AppState, Depends(get_state)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MemoryServiceDep = Annotated[MemoryService, Depends(get_memory_service)]
+JobServiceDep = Annotated[JobService, Depends(get_job_service)]

@@ -16,6 +16,9 @@ from app.db.embedded import start_embedded_postgres
 from app.db.migrator import MigrationError, migrate
 from app.db.pool import open_pool
 from app.errors import AppError
+from app.jobs.repository import JobRepository
+from app.jobs.service import JobService
+from app.jobs.worker import JobWorkers
 from app.llm.client import OllamaClient
 from app.memories.repository import MemoryRepository
 from app.memories.service import MemoryService
@@ -97,10 +100,23 @@ async def start(settings: Settings) -> AppState:
         await ollama.close()
         raise
     memories = MemoryService(settings, pool, ollama, MemoryRepository(settings.collection_name))
-    return AppState(settings=settings, pool=pool, ollama=ollama, memories=memories, readiness=readiness)
+    job_repository = JobRepository(collection=settings.collection_name)
+    jobs = JobService(settings, pool, job_repository)
+    workers = JobWorkers(settings, pool, conninfo, ollama, memories, job_repository)
+    workers.start()
+    return AppState(
+        settings=settings,
+        pool=pool,
+        ollama=ollama,
+        memories=memories,
+        readiness=readiness,
+        jobs=jobs,
+        workers=workers,
+    )
 
 
 async def stop(state: AppState) -> None:
+    await state.workers.stop()  # in-flight jobs keep their lease; another worker reclaims them after it expires
     await state.pool.close()
     await state.ollama.close()
 

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from app.config import Settings
 from app.errors import install_error_handlers
+from app.jobs.router import router as jobs_router
 from app.lifespan import build_lifespan
 from app.memories.router import router as memories_router
 from app.middleware import RequestIdMiddleware
@@ -21,4 +22,5 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(system_router)
     app.include_router(memories_router)
+    app.include_router(jobs_router)
     return app

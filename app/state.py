@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from psycopg_pool import AsyncConnectionPool
 
 from app.config import Settings
+from app.jobs.service import JobService
+from app.jobs.worker import JobWorkers
 from app.llm.client import OllamaClient
 from app.memories.service import MemoryService
 
@@ -27,3 +29,5 @@ class AppState:
     ollama: OllamaClient
     memories: MemoryService
     readiness: Readiness
+    jobs: JobService
+    workers: JobWorkers

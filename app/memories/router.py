@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 
-from app.deps import MemoryServiceDep
+from app.deps import JobServiceDep, MemoryServiceDep
 from app.memories.schemas import (
     AddResponse,
     HistoryEntry,
@@ -28,9 +29,15 @@ def _identifiers(user_id: str | None, agent_id: str | None, run_id: str | None) 
 
 
 @router.post("/memories", response_model=AddResponse, summary="Create memories")
-async def add_memories(body: MemoryCreate, service: MemoryServiceDep) -> dict[str, Any]:
+async def add_memories(body: MemoryCreate, service: MemoryServiceDep, jobs: JobServiceDep) -> Any:
     """Store memories. With `infer: false` each non-system message becomes one memory; a 200 means every
-    returned id is committed. Any failure answers an error and stores nothing."""
+    returned id is committed. With `infer: true` the request becomes a durable job: 202 {job_id, status}
+    in async mode, or the extracted results once the job is done (202 with the job id if it takes longer
+    than MEM0_INFER_WAIT_S). Any failure answers an error."""
+    if body.infer:
+        service.check_limits(body)
+        status, content = await jobs.submit(body)
+        return JSONResponse(status_code=status, content=content)
     return {"results": await service.add(body)}
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg import AsyncConnection, Rollback
 from psycopg_pool import AsyncConnectionPool
 
 from app.config import Settings
@@ -137,6 +139,38 @@ class MemoryService:
             {"id": str(row.id), "memory": p.text, "event": "ADD", "role": p.role, "actor_id": p.actor_id}
             for row, p in zip(rows, prepared, strict=True)
         ]
+
+    async def store_then(
+        self,
+        prepared: list[PreparedMemory],
+        finish: Callable[[AsyncConnection[Any], list[dict[str, Any]]], Awaitable[bool]],
+    ) -> list[dict[str, Any]] | None:
+        """Like store, but `finish` runs in the same transaction (the job queue marks its job done there);
+        when it answers False (the job is no longer ours) the transaction rolls back and nothing is stored."""
+        vectors = (
+            await self.ollama.embed(
+                self.settings.embedder_model, [p.text for p in prepared], dims=self.settings.embedding_dims
+            )
+            if prepared
+            else []
+        )
+        rows = [NewMemory(uuid.uuid4(), vector, p.payload) for p, vector in zip(prepared, vectors, strict=True)]
+        history = [
+            HistoryEvent(row.id, "ADD", None, p.text, p.actor_id, p.role) for row, p in zip(rows, prepared, strict=True)
+        ]
+        results = [
+            {"id": str(row.id), "memory": p.text, "event": "ADD", "role": p.role, "actor_id": p.actor_id}
+            for row, p in zip(rows, prepared, strict=True)
+        ]
+        owned = True
+        async with storage_errors(), self.pool.connection() as conn, conn.transaction():
+            if rows:
+                await self.repository.insert(conn, rows)
+                await self.repository.add_history(conn, history)
+            if not await finish(conn, results):
+                owned = False
+                raise Rollback()  # psycopg rolls the block back and does not propagate this
+        return results if owned else None
 
     async def get(self, raw_id: str) -> dict[str, Any]:
         memory_id = parse_memory_id(raw_id)

@@ -14,9 +14,7 @@ from app.llm.extraction import (
 
 
 def test_system_messages_of_the_conversation_are_not_facts_material() -> None:
-    chat = build_chat_messages(
-        [{"role": "system", "content": "be terse"}, {"role": "user", "content": "I like tea"}]
-    )
+    chat = build_chat_messages([{"role": "system", "content": "be terse"}, {"role": "user", "content": "I like tea"}])
     assert "be terse" not in chat[1]["content"]
     assert "user: I like tea" in chat[1]["content"]
 
