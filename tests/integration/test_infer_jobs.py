@@ -32,7 +32,7 @@ def _write(user: str, text: str, **extra: object) -> dict:
 @pytest.fixture
 def infer_server(fresh_db, standin):
     def start(**env: str) -> ServerProcess:
-        return ServerProcess(server_env(fresh_db, standin, MEM0_INFER_WORKERS="2", **FAST_RETRIES, **env)).start()
+        return ServerProcess(server_env(fresh_db, standin, MEM0_INFER_WORKERS="2", **FAST_RETRIES, **env)).start().wait_ready()
 
     started: list[ServerProcess] = []
 
