@@ -126,3 +126,25 @@ def test_a_prompt_overflowing_num_ctx_is_reported_not_stored_as_no_facts(infer_s
     assert job["status"] == "FAILED" and "MEM0_LLM_NUM_CTX" in job["last_error"]
     assert job["attempts"] == 1
     assert count_rows(fresh_db, "memories") == 0
+
+
+def test_kill_9_while_jobs_run_then_restart_completes_every_job_exactly_once(infer_server, standin, fresh_db):
+    standin.control(chat_latency_ms=1000)
+    first = infer_server(MEM0_INFER_LEASE_S="3")
+    user = f"u-{uuid.uuid4().hex}"
+    with first.client() as client:
+        ids = [
+            client.post("/memories", json=_write(user, f"My dog number {i} is called Rex{i}.", async_mode=True))
+            .json()["job_id"]
+            for i in range(6)
+        ]
+        time.sleep(1.5)  # workers are inside their chat calls
+    first.kill()
+    second = infer_server(MEM0_INFER_LEASE_S="3")
+    with second.client() as client:
+        jobs = [_wait_job(client, job_id) for job_id in ids]
+        stored = client.get("/memories", params={"user_id": user}).json()["results"]
+    assert all(job["status"] == "SUCCEEDED" for job in jobs), jobs
+    texts = [m["memory"] for m in stored]
+    assert len(texts) == len(set(texts)) == sum(len(job["results"]) for job in jobs)
+    assert count_rows(fresh_db, "memories") == len(texts)
