@@ -32,7 +32,11 @@ def _write(user: str, text: str, **extra: object) -> dict:
 @pytest.fixture
 def infer_server(fresh_db, standin):
     def start(**env: str) -> ServerProcess:
-        return ServerProcess(server_env(fresh_db, standin, MEM0_INFER_WORKERS="2", **FAST_RETRIES, **env)).start().wait_ready()
+        return (
+            ServerProcess(server_env(fresh_db, standin, MEM0_INFER_WORKERS="2", **FAST_RETRIES, **env))
+            .start()
+            .wait_ready()
+        )
 
     started: list[ServerProcess] = []
 
@@ -134,8 +138,9 @@ def test_kill_9_while_jobs_run_then_restart_completes_every_job_exactly_once(inf
     user = f"u-{uuid.uuid4().hex}"
     with first.client() as client:
         ids = [
-            client.post("/memories", json=_write(user, f"My dog number {i} is called Rex{i}.", async_mode=True))
-            .json()["job_id"]
+            client.post("/memories", json=_write(user, f"My dog number {i} is called Rex{i}.", async_mode=True)).json()[
+                "job_id"
+            ]
             for i in range(6)
         ]
         time.sleep(1.5)  # workers are inside their chat calls
