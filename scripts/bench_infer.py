@@ -10,9 +10,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.llm.client import OllamaClient  # noqa: E402
-from app.llm.extraction import build_chat_messages, estimate_tokens, extract_facts  # noqa: E402
-from tests.support.standin_process import OllamaStandin  # noqa: E402
+from app.llm.client import OllamaClient
+from app.llm.extraction import build_chat_messages, estimate_tokens, extract_facts
+from tests.support.standin_process import OllamaStandin
 
 MESSAGES = [
     {"role": "user", "content": "Hi, I'm Ana. I moved to Lyon last year and I work as a baker."},
