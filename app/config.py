@@ -64,6 +64,21 @@ class Settings(BaseSettings):
     pull_timeout_s: float = Field(3600.0, gt=0, validation_alias=AliasChoices("MEM0_OLLAMA_PULL_TIMEOUT_S"))
     ollama_max_connections: int = Field(64, ge=1, validation_alias=AliasChoices("MEM0_OLLAMA_MAX_CONNECTIONS"))
 
+    # Inferred writes (infer: true): extraction and the durable job queue (issue 5).
+    llm_fallback_model: str | None = Field(None, validation_alias=AliasChoices("MEM0_LLM_FALLBACK_MODEL"))
+    llm_num_ctx: int = Field(8192, ge=2048, validation_alias=AliasChoices("MEM0_LLM_NUM_CTX"))
+    llm_num_predict: int = Field(512, ge=16, validation_alias=AliasChoices("MEM0_LLM_NUM_PREDICT"))
+    infer_mode: Literal["sync", "async"] = Field("sync", validation_alias=AliasChoices("MEM0_INFER_MODE"))
+    infer_wait_s: float = Field(30.0, ge=0, validation_alias=AliasChoices("MEM0_INFER_WAIT_S"))
+    infer_workers: int = Field(2, ge=0, validation_alias=AliasChoices("MEM0_INFER_WORKERS"))
+    infer_max_attempts: int = Field(5, ge=1, validation_alias=AliasChoices("MEM0_INFER_MAX_ATTEMPTS"))
+    infer_lease_s: float = Field(300.0, gt=0, validation_alias=AliasChoices("MEM0_INFER_LEASE_S"))
+    infer_backoff_s: float = Field(1.0, gt=0, validation_alias=AliasChoices("MEM0_INFER_BACKOFF_S"))
+    infer_empty_policy: Literal["store_raw", "keep_empty", "reject"] = Field(
+        "store_raw", validation_alias=AliasChoices("MEM0_INFER_EMPTY_POLICY")
+    )
+    queue_max: int = Field(1000, ge=1, validation_alias=AliasChoices("MEM0_QUEUE_MAX"))
+
     # Startup behaviour.
     startup_retries: int = Field(5, ge=1, validation_alias=AliasChoices("MEM0_STARTUP_RETRIES"))
     startup_backoff_s: float = Field(0.5, ge=0, validation_alias=AliasChoices("MEM0_STARTUP_BACKOFF_S"))

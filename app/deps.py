@@ -10,6 +10,7 @@ from app.config import Settings
 from app.egress import EgressGuard
 from app.idempotency.schemas import DEFAULT_SCOPE
 from app.idempotency.service import IdempotencyService
+from app.jobs.service import JobService
 from app.memories.service import MemoryService
 from app.state import AppState
 
@@ -41,9 +42,14 @@ def get_egress_guard(request: Request) -> EgressGuard | None:
     return guard
 
 
+def get_job_service(request: Request) -> JobService:
+    return get_state(request).jobs
+
+
 StateDep = Annotated[AppState, Depends(get_state)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MemoryServiceDep = Annotated[MemoryService, Depends(get_memory_service)]
 IdempotencyServiceDep = Annotated[IdempotencyService, Depends(get_idempotency_service)]
 IdempotencyScopeDep = Annotated[str, Depends(get_idempotency_scope)]
 EgressGuardDep = Annotated[EgressGuard | None, Depends(get_egress_guard)]
+JobServiceDep = Annotated[JobService, Depends(get_job_service)]

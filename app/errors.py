@@ -67,11 +67,6 @@ class IdempotencyKeyReused(InvalidInput):
     code = "idempotency_key_reused"
 
 
-class NotImplementedYet(AppError):
-    status_code = 501
-    code = "not_implemented"
-
-
 class UpstreamError(AppError):
     """Ollama answered, but not with something usable."""
 

@@ -20,6 +20,9 @@ from app.egress import EgressGuard
 from app.errors import AppError
 from app.idempotency.repository import IdempotencyRepository
 from app.idempotency.service import IdempotencyService, KeyPurger
+from app.jobs.repository import JobRepository
+from app.jobs.service import JobService
+from app.jobs.worker import JobWorkers
 from app.llm.client import OllamaClient
 from app.memories.repository import MemoryRepository
 from app.memories.service import MemoryService
@@ -170,6 +173,10 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
     )
     purger = KeyPurger(idempotency, settings.idempotency_purge_interval_s)
     purger.start()
+    job_repository = JobRepository(collection=settings.collection_name)
+    jobs = JobService(settings, pool, job_repository)
+    workers = JobWorkers(settings, pool, conninfo, ollama, memories, job_repository)
+    workers.start()
     return AppState(
         settings=settings,
         pool=pool,
@@ -180,10 +187,13 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
         telemetry=telemetry,
         idempotency=idempotency,
         idempotency_purger=purger,
+        jobs=jobs,
+        workers=workers,
     )
 
 
 async def stop(state: AppState) -> None:
+    await state.workers.stop()  # in-flight jobs keep their lease; another worker reclaims them after it expires
     await state.idempotency_purger.stop()
     await state.telemetry.stop()
     await state.pool.close()

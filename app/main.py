@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from app.config import Settings
 from app.egress import EgressGuard
 from app.errors import install_error_handlers
+from app.jobs.router import router as jobs_router
 from app.lifespan import build_lifespan
 from app.memories.router import router as memories_router
 from app.metrics import RequestMetricsMiddleware, build_metrics
@@ -33,4 +34,5 @@ def create_app(settings: Settings, egress_guard: EgressGuard | None = None) -> F
     install_error_handlers(app)
     app.include_router(system_router)
     app.include_router(memories_router)
+    app.include_router(jobs_router)
     return app

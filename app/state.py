@@ -8,6 +8,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.config import Settings
 from app.idempotency.service import IdempotencyService, KeyPurger
+from app.jobs.service import JobService
+from app.jobs.worker import JobWorkers
 from app.llm.client import OllamaClient
 from app.memories.service import MemoryService
 from app.metrics import Metrics
@@ -34,3 +36,5 @@ class AppState:
     telemetry: Telemetry
     idempotency: IdempotencyService
     idempotency_purger: KeyPurger
+    jobs: JobService
+    workers: JobWorkers

@@ -6,8 +6,9 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
 
-from app.deps import IdempotencyScopeDep, IdempotencyServiceDep, MemoryServiceDep
+from app.deps import IdempotencyScopeDep, IdempotencyServiceDep, JobServiceDep, MemoryServiceDep
 from app.idempotency.schemas import REPLAYED_HEADER, StoredResponse, request_fingerprint, resolve_key
 from app.memories.schemas import (
     AddResponse,
@@ -38,11 +39,17 @@ IDEMPOTENCY_KEY_DOC = (
 _ERROR_SHAPE = "`{error, message, request_id}`"
 
 
+def _json_bytes(content: Any) -> bytes:
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode("utf-8")
+
+
 def render_add_response(results: list[dict[str, Any]]) -> StoredResponse:
     """The exact bytes a 200 carries (FastAPI's own JSON spelling), so the first answer and replays are equal."""
-    content = AddResponse.model_validate({"results": results}).model_dump(mode="json")
-    body = json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
-    return StoredResponse(200, body.encode("utf-8"))
+    return StoredResponse(200, _json_bytes(AddResponse.model_validate({"results": results}).model_dump(mode="json")))
+
+
+def render_job_acceptance(accepted: dict[str, Any]) -> StoredResponse:
+    return StoredResponse(202, _json_bytes(accepted))
 
 
 @router.post(
@@ -63,12 +70,15 @@ async def add_memories(
     body: MemoryCreate,
     request: Request,
     service: MemoryServiceDep,
+    jobs: JobServiceDep,
     idempotency: IdempotencyServiceDep,
     scope: IdempotencyScopeDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", description=IDEMPOTENCY_KEY_DOC)] = None,
 ) -> Any:
     """Store memories. With `infer: false` each non-system message becomes one memory; a 200 means every
-    returned id is committed. Any failure answers an error and stores nothing.
+    returned id is committed. With `infer: true` the request becomes a durable job: 202 {job_id, status}
+    in async mode, or the extracted results once the job is done (202 with the job id if it takes longer
+    than MEM0_INFER_WAIT_S). Any failure answers an error and stores nothing.
 
     **Idempotency.** Send `Idempotency-Key` (or the body field `idempotency_key`) to retry without
     duplicates. The key is bound to this method, path and JSON body (the key field excluded) and completes
@@ -76,14 +86,25 @@ async def add_memories(
     byte-for-byte with `Idempotent-Replayed: true` and stores nothing; the same key with a different body
     answers 422; while the first request still runs, 409 with `Retry-After`. A failed write (any 4xx or 5xx)
     releases the key, so a retry runs again; the key of a server that died mid-write is retakeable after
-    `MEM0_IDEMPOTENCY_LEASE_S`. Keys expire after `MEM0_IDEMPOTENCY_TTL_S` (24 h by default)."""
+    `MEM0_IDEMPOTENCY_LEASE_S`. Keys expire after `MEM0_IDEMPOTENCY_TTL_S` (24 h by default). A keyed
+    `infer: true` request always answers 202 with its job id, and replays return that same job id."""
     key = resolve_key(idempotency_key, body.idempotency_key)
+    if body.infer:
+        service.check_limits(body)
     if key is None:
+        if body.infer:
+            status, content = await jobs.submit(body)
+            return JSONResponse(status_code=status, content=content)
         return {"results": await service.add(body)}
     fingerprint = request_fingerprint(request.method, request.url.path, await request.json())
-    outcome = await idempotency.run(
-        scope, key, fingerprint, lambda hook: service.add(body, before_commit=hook), render_add_response
-    )
+    if body.infer:
+        outcome = await idempotency.run(
+            scope, key, fingerprint, lambda hook: jobs.submit(body, before_commit=hook), render_job_acceptance
+        )
+    else:
+        outcome = await idempotency.run(
+            scope, key, fingerprint, lambda hook: service.add(body, before_commit=hook), render_add_response
+        )
     return Response(
         outcome.response.body,
         status_code=outcome.response.status,

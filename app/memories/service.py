@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, Rollback
 from psycopg_pool import AsyncConnectionPool
 
 from app.config import Settings
 from app.db.errors import storage_errors
-from app.errors import AppError, Forbidden, InvalidInput, NotFound, NotImplementedYet
+from app.errors import AppError, Forbidden, InvalidInput, NotFound
 from app.llm.client import OllamaClient
 from app.llm.embed_cache import EmbedCache
 from app.memories.repository import HistoryEvent, MemoryRepository, NewMemory, StoredMemory, scope_where
@@ -131,13 +131,10 @@ class MemoryService:
         return prepared
 
     async def add(self, request: MemoryCreate, *, before_commit: BeforeCommit | None = None) -> list[dict[str, Any]]:
+        """The deterministic write (infer: false); inferred writes go through the job queue (app/jobs)."""
         self.check_limits(request)
         if self.telemetry is not None:
-            self.telemetry.emit("write.accepted", messages=len(request.messages), infer=request.infer)
-        if request.infer:
-            raise NotImplementedYet(
-                'infer: true (LLM extraction) is not available yet; send "infer": false to store messages as given'
-            )
+            self.telemetry.emit("write.accepted", messages=len(request.messages), infer=False)
         return await self.store(self.prepare_raw(request), before_commit=before_commit)
 
     async def store(
@@ -178,6 +175,38 @@ class MemoryService:
             if before_commit is not None:
                 await before_commit(conn, results)
         return results
+
+    async def store_then(
+        self,
+        prepared: list[PreparedMemory],
+        finish: Callable[[AsyncConnection[Any], list[dict[str, Any]]], Awaitable[bool]],
+    ) -> list[dict[str, Any]] | None:
+        """Like store, but `finish` runs in the same transaction (the job queue marks its job done there);
+        when it answers False (the job is no longer ours) the transaction rolls back and nothing is stored."""
+        vectors = (
+            await self.ollama.embed(
+                self.settings.embedder_model, [p.text for p in prepared], dims=self.settings.embedding_dims
+            )
+            if prepared
+            else []
+        )
+        rows = [NewMemory(uuid.uuid4(), vector, p.payload) for p, vector in zip(prepared, vectors, strict=True)]
+        history = [
+            HistoryEvent(row.id, "ADD", None, p.text, p.actor_id, p.role) for row, p in zip(rows, prepared, strict=True)
+        ]
+        results = [
+            {"id": str(row.id), "memory": p.text, "event": "ADD", "role": p.role, "actor_id": p.actor_id}
+            for row, p in zip(rows, prepared, strict=True)
+        ]
+        owned = True
+        async with storage_errors(), self.pool.connection() as conn, conn.transaction():
+            if rows:
+                await self.repository.insert(conn, rows)
+                await self.repository.add_history(conn, history)
+            if not await finish(conn, results):
+                owned = False
+                raise Rollback()  # psycopg rolls the block back and does not propagate this
+        return results if owned else None
 
     async def get(self, raw_id: str) -> dict[str, Any]:
         memory_id = parse_memory_id(raw_id)

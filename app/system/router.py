@@ -46,6 +46,8 @@ async def ready(state: StateDep) -> JSONResponse:
         "ollama": ollama or "ok",
         "embedding_dims": state.settings.embedding_dims,
         "warmup_seconds": readiness.warmup_seconds,
+        "llm_model": state.workers.models.fallback if state.workers.models.on_fallback else state.settings.llm_model,
+        "llm_on_fallback": state.workers.models.on_fallback,
     }
     if reasons:
         body["reasons"] = reasons

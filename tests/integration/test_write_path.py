@@ -73,14 +73,12 @@ def test_metadata_is_stored_with_each_memory_and_returned(api):
 
 
 @pytest.mark.parametrize("body", [{}, {"infer": True}], ids=["infer-absent", "infer-true"])
-def test_inferred_writes_are_refused_until_they_exist(api, module_db, body):
-    before = count_rows(module_db, "memories")
+def test_inferred_writes_become_jobs(api, body):
+    """infer defaults to true, as in mem0: the write goes through the job queue (tests/integration/test_infer_jobs.py)."""
+    response = api.post("/memories", json={"messages": _messages(1), "user_id": "x", "async_mode": True, **body})
 
-    response = api.post("/memories", json={"messages": _messages(1), "user_id": "x", **body})
-
-    assert response.status_code == 501
-    assert "infer" in response.json()["message"]
-    assert count_rows(module_db, "memories") == before
+    assert response.status_code == 202, response.text
+    assert api.get(f"/jobs/{response.json()['job_id']}").status_code == 200
 
 
 @pytest.mark.parametrize(

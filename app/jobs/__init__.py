@@ -1,0 +1,1 @@
+"""Durable Postgres queue for inferred writes (infer: true)."""

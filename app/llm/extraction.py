@@ -1,0 +1,140 @@
+"""Fact extraction with one structured-output Ollama /api/chat call and explicit truncation detection."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from app.errors import UpstreamError
+from app.llm.client import OllamaClient
+
+logger = logging.getLogger(__name__)
+
+# Ollama structured outputs: the reply is constrained to this schema, so it always parses.
+FACTS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"facts": {"type": "array", "items": {"type": "string"}}},
+    "required": ["facts"],
+}
+
+# Written for 7B models: short, imperative, the rules that matter from mem0's extraction prompt.
+SYSTEM_PROMPT = """You extract facts worth remembering about the user from a conversation.
+Rules:
+- Each fact is one short, self-contained sentence that makes sense without the conversation.
+- Attribute each fact to the person who said it (for example "User likes tea").
+- Only use what the user (or a named speaker) states. Never turn the assistant's own suggestions,
+  questions or answers into facts.
+- Skip greetings, small talk and anything not worth remembering.
+- Write facts in the language of the conversation.
+Answer with JSON: {"facts": ["...", "..."]}. If there is nothing worth remembering, answer {"facts": []}."""
+
+CHARS_PER_TOKEN = 3.0  # conservative: estimates more tokens than most tokenizers produce for English
+CONTEXT_MARGIN_TOKENS = 256
+MIN_NUM_CTX = 2048
+
+
+class PromptTruncated(UpstreamError):
+    """The prompt filled the context window, so Ollama cut it: the reply cannot be trusted."""
+
+    code = "prompt_truncated"
+
+
+@dataclass(frozen=True)
+class Extraction:
+    facts: list[str]
+    model: str
+    prompt_tokens: int
+    output_tokens: int
+    num_ctx: int
+    elapsed_ms: float
+
+
+def render_conversation(messages: list[dict[str, str]]) -> str:
+    """One line per message, `role: content`, system messages left out (they are instructions, not facts)."""
+    lines = []
+    for message in messages:
+        role = message.get("role", "user")
+        if role == "system":
+            continue
+        speaker = message.get("name") or role
+        lines.append(f"{speaker}: {message.get('content', '')}")
+    return "\n".join(lines)
+
+
+def build_chat_messages(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": "Conversation:\n" + render_conversation(messages)},
+    ]
+
+
+def estimate_tokens(chat_messages: list[dict[str, str]]) -> int:
+    chars = sum(len(message["content"]) for message in chat_messages)
+    return int(chars / CHARS_PER_TOKEN) + 16 * len(chat_messages)
+
+
+def choose_num_ctx(prompt_tokens: int, num_predict: int, max_ctx: int) -> int:
+    """Room for prompt + answer + margin, rounded up to a multiple of 1024, within [MIN_NUM_CTX, max_ctx]."""
+    needed = prompt_tokens + num_predict + CONTEXT_MARGIN_TOKENS
+    rounded = -(-needed // 1024) * 1024
+    return max(MIN_NUM_CTX, min(rounded, max_ctx))
+
+
+def parse_facts(content: str) -> list[str]:
+    """Parse the schema-constrained reply; anything else is an upstream error, never "no facts"."""
+    try:
+        data = json.loads(content)
+    except json.JSONDecodeError:
+        raise UpstreamError("the model's extraction reply is not JSON") from None
+    facts = data.get("facts") if isinstance(data, dict) else None
+    if not isinstance(facts, list) or not all(isinstance(fact, str) for fact in facts):
+        raise UpstreamError('the model\'s extraction reply does not match {"facts": [string]}')
+    return [fact.strip() for fact in facts if fact.strip()]
+
+
+def check_truncation(prompt_eval_count: int | None, num_ctx: int) -> None:
+    if prompt_eval_count is not None and prompt_eval_count >= num_ctx:
+        raise PromptTruncated(
+            f"extraction prompt filled the context window ({prompt_eval_count} >= num_ctx {num_ctx} tokens); "
+            "Ollama truncated it. Raise MEM0_LLM_NUM_CTX or send shorter messages"
+        )
+
+
+async def extract_facts(
+    client: OllamaClient, model: str, messages: list[dict[str, str]], *, num_predict: int, max_ctx: int
+) -> Extraction:
+    chat_messages = build_chat_messages(messages)
+    estimate = estimate_tokens(chat_messages)
+    num_ctx = choose_num_ctx(estimate, num_predict, max_ctx)
+    if estimate + num_predict > max_ctx:
+        raise PromptTruncated(
+            f"extraction prompt needs about {estimate} tokens plus {num_predict} for the answer, "
+            f"more than MEM0_LLM_NUM_CTX={max_ctx}"
+        )
+    started = time.perf_counter()
+    response = await client.chat(
+        model=model,
+        messages=chat_messages,
+        format=FACTS_SCHEMA,
+        options={"temperature": 0, "num_predict": num_predict, "num_ctx": num_ctx},
+    )
+    elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+    prompt_tokens = int(response.prompt_eval_count or 0)
+    output_tokens = int(response.eval_count or 0)
+    logger.info(
+        "llm extraction",
+        extra={
+            "model": model,
+            "prompt_tokens": prompt_tokens,
+            "estimated_tokens": estimate,
+            "output_tokens": output_tokens,
+            "num_ctx": num_ctx,
+            "ms": elapsed_ms,
+        },
+    )
+    check_truncation(response.prompt_eval_count, num_ctx)
+    facts = parse_facts(response.message.content or "")
+    return Extraction(facts, model, prompt_tokens, output_tokens, num_ctx, elapsed_ms)

@@ -1,0 +1,57 @@
+"""Benchmark (not a test): the extraction prompt's size and call time against the Ollama stand-in, vs mem0's prompt."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.llm.client import OllamaClient
+from app.llm.extraction import build_chat_messages, estimate_tokens, extract_facts
+from tests.support.standin_process import OllamaStandin
+
+MESSAGES = [
+    {"role": "user", "content": "Hi, I'm Ana. I moved to Lyon last year and I work as a baker."},
+    {"role": "assistant", "content": "Nice! You could try the sourdough class at the market."},
+    {"role": "user", "content": "Maybe. I'm allergic to peanuts, so I avoid most pastries."},
+]
+RUNS = 20
+
+
+async def main() -> None:
+    chat = build_chat_messages(MESSAGES)
+    ours_chars = sum(len(m["content"]) for m in chat)
+    print(f"our extraction prompt: {ours_chars} chars, ~{estimate_tokens(chat)} tokens (estimate, 3 chars/token)")
+    try:
+        from mem0.configs.prompts import ADDITIVE_EXTRACTION_PROMPT
+
+        print(
+            f"mem0 ADDITIVE_EXTRACTION_PROMPT: {len(ADDITIVE_EXTRACTION_PROMPT)} chars, "
+            f"~{len(ADDITIVE_EXTRACTION_PROMPT) // 4} tokens at 4 chars/token"
+        )
+    except ImportError as error:
+        print(f"mem0 not installed, no comparison: {error}")
+    with OllamaStandin() as standin:
+        client = OllamaClient(
+            standin.url, connect_timeout_s=5, embed_timeout_s=30, llm_timeout_s=60, pull_timeout_s=60, keep_alive="30m"
+        )
+        times, tokens = [], 0
+        for _ in range(RUNS):
+            started = time.perf_counter()
+            result = await extract_facts(client, "mistral:7b-instruct-q5_K_M", MESSAGES, num_predict=512, max_ctx=8192)
+            times.append((time.perf_counter() - started) * 1000)
+            tokens = result.prompt_tokens
+        await client.close()
+    print(f"stand-in prompt_eval_count: {tokens} tokens; num_ctx chosen: {result.num_ctx}; facts: {result.facts}")
+    print(
+        f"extraction call against the stand-in ({RUNS} runs): median {statistics.median(times):.1f} ms, "
+        f"max {max(times):.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,155 @@
+"""infer: true writes go through the durable job queue: accepted fast, always persisted or visibly failed."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import pytest
+
+from tests.conftest import server_env
+from tests.support.postgres import count_rows
+from tests.support.server_process import ServerProcess
+
+FAST_RETRIES = {"MEM0_INFER_BACKOFF_S": "0.2", "MEM0_INFER_WAIT_S": "20"}
+
+
+def _wait_job(client: httpx.Client, job_id: str, timeout_s: float = 60) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = client.get(f"/jobs/{job_id}").json()
+        if job["status"] in ("SUCCEEDED", "FAILED"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
+def _write(user: str, text: str, **extra: object) -> dict:
+    return {"messages": [{"role": "user", "content": text}], "user_id": user, "infer": True, **extra}
+
+
+@pytest.fixture
+def infer_server(fresh_db, standin):
+    def start(**env: str) -> ServerProcess:
+        return (
+            ServerProcess(server_env(fresh_db, standin, MEM0_INFER_WORKERS="2", **FAST_RETRIES, **env))
+            .start()
+            .wait_ready()
+        )
+
+    started: list[ServerProcess] = []
+
+    def factory(**env: str) -> ServerProcess:
+        process = start(**env)
+        started.append(process)
+        return process
+
+    yield factory
+    for process in started:
+        process.stop()
+
+
+def test_twenty_async_writes_are_accepted_and_every_fact_is_stored(infer_server, standin, fresh_db):
+    standin.control(chat_latency_ms=1000)
+    server = infer_server()
+    user = f"u-{uuid.uuid4().hex}"
+    with server.client() as client:
+        accepted = [
+            client.post("/memories", json=_write(user, f"My cat number {i} is called Tom{i}.", async_mode=True))
+            for i in range(20)
+        ]
+        assert all(r.status_code == 202 for r in accepted), [r.text for r in accepted]
+        assert all(r.json()["status"] == "PENDING" for r in accepted)
+        jobs = [_wait_job(client, r.json()["job_id"]) for r in accepted]
+        assert all(job["status"] == "SUCCEEDED" for job in jobs), jobs
+        stored = {m["memory"] for m in client.get("/memories", params={"user_id": user}).json()["results"]}
+    facts = {r["memory"] for job in jobs for r in job["results"]}
+    assert len(facts) >= 20 and facts <= stored
+    assert all(job["extraction"] == "llm" for job in jobs)
+
+
+def test_sync_write_answers_mem0_shaped_results(infer_server, standin):
+    server = infer_server()
+    with server.client() as client:
+        response = client.post("/memories", json=_write("u-sync", "I live in Lyon and I work as a baker."))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["extraction"] == "llm" and body["extracted"] == len(body["results"]) >= 1
+    assert all(set(r) >= {"id", "memory", "event"} and r["event"] == "ADD" for r in body["results"])
+
+
+def test_a_chat_failing_every_second_call_still_gets_every_job_done(infer_server, standin):
+    standin.set_fault("chat", kind="status", status=500, every=2)
+    server = infer_server()
+    with server.client() as client:
+        ids = [client.post("/memories", json=_write("u-flaky", f"I own {i} bikes.", async_mode=True)) for i in range(6)]
+        jobs = [_wait_job(client, r.json()["job_id"]) for r in ids]
+    assert all(job["status"] == "SUCCEEDED" for job in jobs), jobs
+
+
+def test_ollama_down_fails_the_job_visibly_and_keeps_the_raw_messages(infer_server, standin, fresh_db):
+    server = infer_server(MEM0_INFER_MAX_ATTEMPTS="2")
+    standin.set_fault("chat", kind="status", status=503, every=1)
+    with server.client() as client:
+        response = client.post("/memories", json=_write("u-down", "I was born in Oslo."))
+        assert response.status_code >= 500, response.text
+        body = response.json()
+        job_id = body["message"].split()[1]
+        job = client.get(f"/jobs/{job_id}").json()
+    assert job["status"] == "FAILED" and "503" in job["last_error"]
+    assert job["messages"][0]["content"] == "I was born in Oslo."
+    assert count_rows(fresh_db, "memories") == 0
+
+
+@pytest.mark.parametrize(
+    ("policy", "status", "extraction"),
+    [("store_raw", 200, "raw_fallback"), ("keep_empty", 200, "none"), ("reject", 422, None)],
+)
+def test_no_facts_follows_the_empty_policy(infer_server, standin, policy, status, extraction):
+    standin.control(chat_reply='{"facts": []}')
+    server = infer_server(MEM0_INFER_EMPTY_POLICY=policy)
+    with server.client() as client:
+        response = client.post("/memories", json=_write("u-empty", "hello there"))
+    assert response.status_code == status, response.text
+    body = response.json()
+    if status == 200:
+        assert body["extracted"] == 0 and body["extraction"] == extraction
+        assert len(body["results"]) == (1 if policy == "store_raw" else 0)
+    else:
+        assert "no facts" in body["message"]
+
+
+def test_a_prompt_overflowing_num_ctx_is_reported_not_stored_as_no_facts(infer_server, standin, fresh_db):
+    server = infer_server(MEM0_LLM_NUM_CTX="2048")
+    long_text = "I like apples. " * 600
+    with server.client() as client:
+        response = client.post("/memories", json=_write("u-long", long_text))
+        assert response.status_code >= 500, response.text
+        job = client.get(f"/jobs/{response.json()['message'].split()[1]}").json()
+    assert job["status"] == "FAILED" and "MEM0_LLM_NUM_CTX" in job["last_error"]
+    assert job["attempts"] == 1
+    assert count_rows(fresh_db, "memories") == 0
+
+
+def test_kill_9_while_jobs_run_then_restart_completes_every_job_exactly_once(infer_server, standin, fresh_db):
+    standin.control(chat_latency_ms=1000)
+    first = infer_server(MEM0_INFER_LEASE_S="3")
+    user = f"u-{uuid.uuid4().hex}"
+    with first.client() as client:
+        ids = [
+            client.post("/memories", json=_write(user, f"My dog number {i} is called Rex{i}.", async_mode=True)).json()[
+                "job_id"
+            ]
+            for i in range(6)
+        ]
+        time.sleep(1.5)  # workers are inside their chat calls
+    first.kill()
+    second = infer_server(MEM0_INFER_LEASE_S="3")
+    with second.client() as client:
+        jobs = [_wait_job(client, job_id) for job_id in ids]
+        stored = client.get("/memories", params={"user_id": user}).json()["results"]
+    assert all(job["status"] == "SUCCEEDED" for job in jobs), jobs
+    texts = [m["memory"] for m in stored]
+    assert len(texts) == len(set(texts)) == sum(len(job["results"]) for job in jobs)
+    assert count_rows(fresh_db, "memories") == len(texts)
