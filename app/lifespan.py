@@ -20,6 +20,7 @@ from app.egress import EgressGuard
 from app.errors import AppError
 from app.idempotency.repository import IdempotencyRepository
 from app.idempotency.service import IdempotencyService, KeyPurger
+from app.jobs.monitor import QueueMonitor
 from app.jobs.repository import JobRepository
 from app.jobs.service import JobService
 from app.jobs.worker import JobWorkers
@@ -177,6 +178,8 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
     jobs = JobService(settings, pool, job_repository)
     workers = JobWorkers(settings, pool, conninfo, ollama, memories, job_repository)
     workers.start()
+    queue_monitor = QueueMonitor(pool, job_repository, metrics, interval_s=5.0)
+    queue_monitor.start()
     return AppState(
         settings=settings,
         pool=pool,
@@ -189,10 +192,12 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
         idempotency_purger=purger,
         jobs=jobs,
         workers=workers,
+        queue_monitor=queue_monitor,
     )
 
 
 async def stop(state: AppState) -> None:
+    await state.queue_monitor.stop()
     await state.workers.stop()  # in-flight jobs keep their lease; another worker reclaims them after it expires
     await state.idempotency_purger.stop()
     await state.telemetry.stop()

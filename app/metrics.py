@@ -28,6 +28,8 @@ class Metrics:
     telemetry_dropped: Counter
     telemetry_flush_failures: Counter
     telemetry_breaker: Gauge
+    job_queue_depth: Gauge
+    job_oldest_age: Gauge
 
 
 def build_metrics() -> Metrics:
@@ -78,6 +80,10 @@ def build_metrics() -> Metrics:
         ),
         telemetry_flush_failures=Counter(
             "mem0_telemetry_flush_failures", "Failed telemetry flushes.", registry=registry
+        ),
+        job_queue_depth=Gauge("mem0_job_queue_depth", "Inferred-write jobs pending or running.", registry=registry),
+        job_oldest_age=Gauge(
+            "mem0_job_oldest_age_seconds", "Age of the oldest pending or running job.", registry=registry
         ),
         telemetry_breaker=Gauge(
             "mem0_telemetry_breaker_state",

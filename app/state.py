@@ -8,6 +8,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.config import Settings
 from app.idempotency.service import IdempotencyService, KeyPurger
+from app.jobs.monitor import QueueMonitor
 from app.jobs.service import JobService
 from app.jobs.worker import JobWorkers
 from app.llm.client import OllamaClient
@@ -38,3 +39,4 @@ class AppState:
     idempotency_purger: KeyPurger
     jobs: JobService
     workers: JobWorkers
+    queue_monitor: QueueMonitor

@@ -51,3 +51,8 @@ FROM jobs WHERE id = %(id)s
 UPDATE jobs SET status = 'PENDING', attempts = 0, run_after = now(), last_error = NULL, updated_at = now()
 WHERE id = %(id)s AND status = 'FAILED'
 RETURNING id
+
+-- name: queue_stats
+SELECT count(*) FILTER (WHERE status IN ('PENDING', 'RUNNING')),
+       coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE status IN ('PENDING', 'RUNNING'))), 0)
+FROM jobs

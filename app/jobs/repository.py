@@ -61,6 +61,12 @@ class JobRepository:
         row = await cur.fetchone()
         return int(row[0]) if row else 0
 
+    async def queue_stats(self, conn: AsyncConnection[Any]) -> tuple[int, float]:
+        """Unfinished jobs and the age in seconds of the oldest of them."""
+        cur = await conn.execute(self.q["queue_stats"])
+        row = await cur.fetchone()
+        return (int(row[0]), float(row[1])) if row else (0, 0.0)
+
     async def claim(self, conn: AsyncConnection[Any], lease_s: float) -> ClaimedJob | None:
         cur = await conn.execute(self.q["claim_job"], {"lease_s": lease_s})
         row = await cur.fetchone()

@@ -153,3 +153,31 @@ def test_kill_9_while_jobs_run_then_restart_completes_every_job_exactly_once(inf
     texts = [m["memory"] for m in stored]
     assert len(texts) == len(set(texts)) == sum(len(job["results"]) for job in jobs)
     assert count_rows(fresh_db, "memories") == len(texts)
+
+
+def test_an_idempotency_key_maps_an_inferred_write_to_one_job(infer_server, standin, fresh_db):
+    server = infer_server()
+    body = _write(f"u-{uuid.uuid4().hex}", "I was born in Oslo.")
+    with server.client() as client:
+        first = client.post("/memories", json=body, headers={"Idempotency-Key": "infer-once"})
+        replay = client.post("/memories", json=body, headers={"Idempotency-Key": "infer-once"})
+        job = _wait_job(client, first.json()["job_id"])
+
+    assert first.status_code == replay.status_code == 202
+    assert replay.content == first.content and replay.headers["idempotent-replayed"] == "true"
+    assert job["status"] == "SUCCEEDED"
+    assert count_rows(fresh_db, "jobs") == 1
+
+
+def test_a_full_queue_answers_429_with_retry_after_and_drops_nothing(infer_server, standin, fresh_db):
+    standin.control(chat_latency_ms=2000)
+    server = infer_server(MEM0_QUEUE_MAX="2", MEM0_INFER_WORKERS="1")
+    user = f"u-{uuid.uuid4().hex}"
+    with server.client() as client:
+        answers = [client.post("/memories", json=_write(user, f"Fact {i}.", async_mode=True)) for i in range(6)]
+    statuses = [a.status_code for a in answers]
+
+    assert 429 in statuses and set(statuses) <= {202, 429}
+    refused = next(a for a in answers if a.status_code == 429)
+    assert refused.headers["retry-after"] and refused.json()["error"]
+    assert count_rows(fresh_db, "jobs") == statuses.count(202)
