@@ -176,7 +176,7 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
     purger.start()
     job_repository = JobRepository(collection=settings.collection_name)
     jobs = JobService(settings, pool, job_repository)
-    workers = JobWorkers(settings, pool, conninfo, ollama, memories, job_repository)
+    workers = JobWorkers(settings, pool, conninfo, ollama, memories, job_repository, telemetry)
     workers.start()
     queue_monitor = QueueMonitor(pool, job_repository, metrics, interval_s=5.0)
     queue_monitor.start()

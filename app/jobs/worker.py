@@ -19,6 +19,7 @@ from app.llm.client import OllamaClient
 from app.llm.extraction import Extraction, PromptTruncated, extract_facts
 from app.memories.schemas import MemoryCreate
 from app.memories.service import MemoryService, PreparedMemory, memory_hash, now_iso
+from app.telemetry.service import Telemetry
 
 logger = logging.getLogger(__name__)
 POLL_S = 1.0
@@ -43,7 +44,9 @@ class JobWorkers:
         ollama: OllamaClient,
         memories: MemoryService,
         repository: JobRepository,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self.telemetry = telemetry
         self.settings = settings
         self.pool = pool
         self.conninfo = conninfo
@@ -105,6 +108,7 @@ class JobWorkers:
         if job is None:
             return False
         logger.info("job claimed", extra={"job_id": job.id, "attempt": job.attempts})
+        self._emit("job.running", job, attempt=job.attempts)
         try:
             await self._process(job)
         except (AppError, psycopg.Error) as error:
@@ -117,10 +121,12 @@ class JobWorkers:
             if permanent or job.attempts >= job.max_attempts:
                 await self.repository.fail(conn, job, message)
                 logger.warning("job failed", extra={"job_id": job.id, "attempts": job.attempts, "error": message})
+                self._emit("job.failed", job, attempts=job.attempts)
             else:
                 delay = backoff_delay_s(job.attempts, self.settings.infer_backoff_s)
                 await self.repository.retry_later(conn, job, message, delay)
                 logger.info("job will retry", extra={"job_id": job.id, "delay_s": round(delay, 2)})
+                self._emit("job.retry", job, attempts=job.attempts, delay_s=round(delay, 2))
 
     async def _extract(self, messages: list[dict[str, str]]) -> Extraction:
         models = [self.models.primary] + ([self.models.fallback] if self.models.fallback else [])
@@ -181,6 +187,11 @@ class JobWorkers:
             logger.warning("job lost its lease before completing; nothing stored", extra={"job_id": job.id})
         else:
             logger.info("job succeeded", extra={"job_id": job.id, "stored": len(stored), "extraction": outcome})
+            self._emit("job.succeeded", job, stored=len(stored), extraction=outcome, model=extraction.model)
+
+    def _emit(self, kind: str, job: ClaimedJob, **attributes: Any) -> None:
+        if self.telemetry is not None:
+            self.telemetry.emit(kind, job_id=job.id, **attributes)
 
     def _prepare_facts(self, request: MemoryCreate, facts: list[str]) -> list[PreparedMemory]:
         created_at = now_iso()

@@ -169,6 +169,19 @@ def test_an_idempotency_key_maps_an_inferred_write_to_one_job(infer_server, stan
     assert count_rows(fresh_db, "jobs") == 1
 
 
+def test_job_transitions_reach_the_telemetry_table(infer_server, standin, fresh_db):
+    server = infer_server()
+    with server.client() as client:
+        job_id = client.post("/memories", json=_write(f"u-{uuid.uuid4().hex}", "I own a red kayak.", async_mode=True)).json()["job_id"]
+        assert _wait_job(client, job_id)["status"] == "SUCCEEDED"
+    # stop() flushes whatever is still waiting, so the table is complete once the server is gone
+    server.stop()
+
+    where = "attributes->>'job_id' = %s"
+    assert count_rows(fresh_db, "telemetry_events", f"kind = 'job.running' AND {where}", (job_id,)) == 1
+    assert count_rows(fresh_db, "telemetry_events", f"kind = 'job.succeeded' AND {where}", (job_id,)) == 1
+
+
 def test_a_full_queue_answers_429_with_retry_after_and_drops_nothing(infer_server, standin, fresh_db):
     standin.control(chat_latency_ms=2000)
     server = infer_server(MEM0_QUEUE_MAX="2", MEM0_INFER_WORKERS="1")
