@@ -33,7 +33,7 @@ def _write(user: str, text: str, **extra: object) -> dict:
 def infer_server(fresh_db, standin):
     def start(**env: str) -> ServerProcess:
         return (
-            ServerProcess(server_env(fresh_db, standin, MEM0_INFER_WORKERS="2", **FAST_RETRIES, **env))
+            ServerProcess(server_env(fresh_db, standin, **{"MEM0_INFER_WORKERS": "2", **FAST_RETRIES, **env}))
             .start()
             .wait_ready()
         )
