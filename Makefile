@@ -28,6 +28,7 @@ test-unit: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests $(wildcard scripts)
+	$(BIN)/ruff format --check app tests $(wildcard scripts)
 	$(BIN)/mypy app
 
 bench: $(STAMP)

@@ -172,7 +172,9 @@ def test_an_idempotency_key_maps_an_inferred_write_to_one_job(infer_server, stan
 def test_job_transitions_reach_the_telemetry_table(infer_server, standin, fresh_db):
     server = infer_server()
     with server.client() as client:
-        job_id = client.post("/memories", json=_write(f"u-{uuid.uuid4().hex}", "I own a red kayak.", async_mode=True)).json()["job_id"]
+        job_id = client.post(
+            "/memories", json=_write(f"u-{uuid.uuid4().hex}", "I own a red kayak.", async_mode=True)
+        ).json()["job_id"]
         assert _wait_job(client, job_id)["status"] == "SUCCEEDED"
     # stop() flushes whatever is still waiting, so the table is complete once the server is gone
     server.stop()
