@@ -10,8 +10,8 @@ from app.errors import install_error_handlers
 from app.jobs.router import router as jobs_router
 from app.lifespan import build_lifespan
 from app.memories.router import router as memories_router
-from app.metrics import RequestMetricsMiddleware, build_metrics
-from app.middleware import RequestIdMiddleware
+from app.metrics import build_metrics, request_observer
+from app.middleware import RequestContextMiddleware
 from app.system.router import router as system_router
 
 DESCRIPTION = """A hardened, local-first mem0 REST server: Ollama only, Postgres + pgvector only.
@@ -29,8 +29,7 @@ def create_app(settings: Settings, egress_guard: EgressGuard | None = None) -> F
         egress_guard.on_block = lambda host: metrics.blocked_egress.labels(host).inc()
         for host, count in egress_guard.blocked.items():
             metrics.blocked_egress.labels(host).inc(count)
-    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestContextMiddleware, observer=request_observer(metrics))
     install_error_handlers(app)
     app.include_router(system_router)
     app.include_router(memories_router)

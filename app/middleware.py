@@ -1,4 +1,5 @@
-"""Request context as plain ASGI: a request id (X-Request-ID accepted and echoed) and one access log line."""
+"""Request context as plain ASGI: a request id (X-Request-ID accepted and echoed), one access log line, and the
+finished request handed to an observer (the metrics)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -17,9 +19,13 @@ _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
 
 
-class RequestIdMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+RequestObserver = Callable[[str, str, int, float], None]  # (route template, method, status, seconds)
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, observer: RequestObserver | None = None) -> None:
         self.app = app
+        self.observer = observer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,14 +50,18 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", "unmatched")
+            if self.observer is not None:
+                self.observer(route, scope["method"], status, seconds)
             # Route template and status only: paths may hold ids, bodies hold user content; neither is logged.
             logger.info(
                 "request",
                 extra={
                     "method": scope["method"],
-                    "route": getattr(scope.get("route"), "path", "unmatched"),
+                    "route": route,
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(seconds * 1000, 2),
                 },
             )
             current_request_id.reset(token)
