@@ -53,5 +53,53 @@ async def main() -> None:
     )
 
 
+def acceptance(writes: int = 20, chat_latency_ms: int = 5000) -> None:
+    """Async inferred writes against a slow model: how fast they are accepted, and how long the jobs take."""
+    import os
+    import tempfile
+
+    from tests.support.postgres import admin_uri, create_database
+    from tests.support.server_process import ServerProcess
+
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="bench-xdg-"))
+    database = create_database(admin_uri(Path(tempfile.mkdtemp(prefix="bench-pg-"))), prefix="benchinfer")
+    with OllamaStandin() as standin:
+        standin.control(chat_latency_ms=chat_latency_ms)
+        env = {
+            "DATABASE_URL": database,
+            "OLLAMA_BASE_URL": standin.url,
+            "MEM0_INFER_WORKERS": "2",
+            "MEM0_LOG_LEVEL": "WARNING",
+        }
+        with ServerProcess(env) as server, server.client(timeout=60) as client:
+            accepted_ms, job_ids = [], []
+            started_all = time.perf_counter()
+            for i in range(writes):
+                body = {
+                    "messages": [{"role": "user", "content": f"My locker number is {i}."}],
+                    "user_id": "bench",
+                    "infer": True,
+                    "async_mode": True,
+                }
+                started = time.perf_counter()
+                response = client.post("/memories", json=body)
+                accepted_ms.append((time.perf_counter() - started) * 1000)
+                job_ids.append(response.json()["job_id"])
+            statuses = []
+            for job_id in job_ids:
+                while (job := client.get(f"/jobs/{job_id}").json())["status"] not in ("SUCCEEDED", "FAILED"):
+                    time.sleep(0.2)
+                statuses.append(job["status"])
+            total_s = time.perf_counter() - started_all
+    accepted_ms.sort()
+    p95 = accepted_ms[max(0, int(len(accepted_ms) * 0.95) - 1)]
+    print(
+        f"{writes} async inferred writes, chat latency {chat_latency_ms} ms, 2 workers: acceptance p50 "
+        f"{statistics.median(accepted_ms):.1f} ms, p95 {p95:.1f} ms, max {accepted_ms[-1]:.1f} ms; "
+        f"all jobs done in {total_s:.1f} s; {statuses.count('SUCCEEDED')}/{writes} SUCCEEDED"
+    )
+
+
 if __name__ == "__main__":
     asyncio.run(main())
+    acceptance()

@@ -162,8 +162,11 @@ class JobWorkers:
         extraction = await self._extract(messages)
         policy = self.settings.infer_empty_policy
         outcome = "llm"
+        already_stored = 0
         if extraction.facts:
-            prepared = self._prepare_facts(request, extraction.facts)
+            extracted = self._prepare_facts(request, extraction.facts)
+            prepared = await self.memories.drop_already_stored(request.identifiers(), extracted)
+            already_stored = len(extracted) - len(prepared)
         elif policy == "store_raw":
             prepared = self.memories.prepare_raw(request)
             for item in prepared:
@@ -178,7 +181,12 @@ class JobWorkers:
         async def finish(conn: AsyncConnection[Any], results: list[dict[str, Any]]) -> bool:
             if not await self.repository.lock_running(conn, job):
                 return False  # the lease expired and another worker owns the job now
-            payload = {"results": results, "extracted": len(extraction.facts), "extraction": outcome}
+            payload = {
+                "results": results,
+                "extracted": len(extraction.facts),
+                "already_stored": already_stored,
+                "extraction": outcome,
+            }
             await self.repository.complete(conn, job.id, payload, extraction.model)
             return True
 

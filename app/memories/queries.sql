@@ -60,3 +60,6 @@ ORDER BY created_at, event = 'DELETE', id
 
 -- name: reset_all
 TRUNCATE "{collection}", memory_history
+
+-- name: existing_hashes
+SELECT DISTINCT payload ->> 'hash' FROM "{collection}" WHERE {where} AND payload ->> 'hash' = ANY(%(hashes)s)

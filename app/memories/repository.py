@@ -168,6 +168,11 @@ class MemoryRepository:
         cursor = await conn.execute(self._with_where("list_memories", where), {**where.params, "limit": limit})
         return [StoredMemory(row[0], row[1] or {}) for row in await cursor.fetchall()]
 
+    async def existing_hashes(self, conn: AsyncConnection, where: Where, hashes: Sequence[str]) -> set[str]:
+        query = self._with_where("existing_hashes", where)
+        cursor = await conn.execute(query, {**where.params, "hashes": list(hashes)})
+        return {str(row[0]) for row in await cursor.fetchall()}
+
     async def count_scope(self, conn: AsyncConnection, where: Where, cap: int) -> int:
         cursor = await conn.execute(self._with_where("count_scope_capped", where), {**where.params, "cap": cap})
         row = await cursor.fetchone()

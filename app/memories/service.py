@@ -176,6 +176,18 @@ class MemoryService:
                 await before_commit(conn, results)
         return results
 
+    async def drop_already_stored(
+        self, identifiers: dict[str, str], prepared: list[PreparedMemory]
+    ) -> list[PreparedMemory]:
+        """The memories whose exact text (mem0's hash) is not stored in this scope yet."""
+        if not prepared:
+            return prepared
+        async with storage_errors(), self.pool.connection() as conn:
+            stored = await self.repository.existing_hashes(
+                conn, scope_where(identifiers), [p.payload["hash"] for p in prepared]
+            )
+        return [p for p in prepared if p.payload["hash"] not in stored]
+
     async def store_then(
         self,
         prepared: list[PreparedMemory],

@@ -196,3 +196,15 @@ def test_a_full_queue_answers_429_with_retry_after_and_drops_nothing(infer_serve
     refused = next(a for a in answers if a.status_code == 429)
     assert refused.headers["retry-after"] and refused.json()["error"]
     assert count_rows(fresh_db, "jobs") == statuses.count(202)
+
+
+def test_facts_already_stored_in_the_scope_are_not_stored_again(infer_server, standin, fresh_db):
+    server = infer_server()
+    body = _write(f"u-{uuid.uuid4().hex}", "I speak Basque. I play the oboe.")
+    with server.client() as client:
+        first = client.post("/memories", json=body).json()
+        again = client.post("/memories", json=body).json()
+
+    assert len(first["results"]) == 2 and first["already_stored"] == 0
+    assert again["results"] == [] and again["extracted"] == 2 and again["already_stored"] == 2
+    assert count_rows(fresh_db, "memories") == 2
