@@ -102,6 +102,23 @@ def test_ollama_down_fails_the_job_visibly_and_keeps_the_raw_messages(infer_serv
     assert count_rows(fresh_db, "memories") == 0
 
 
+def test_a_failed_job_can_be_retried_once_ollama_is_back(infer_server, standin, fresh_db):
+    server = infer_server(MEM0_INFER_MAX_ATTEMPTS="1")
+    standin.set_fault("chat", kind="status", status=503, every=1)
+    with server.client() as client:
+        job_id = client.post("/memories", json=_write("u-retry", "I was born in Oslo.", async_mode=True)).json()["job_id"]
+        assert _wait_job(client, job_id)["status"] == "FAILED"
+        standin.clear_faults()
+
+        retried = client.post(f"/jobs/{job_id}/retry")
+        job = _wait_job(client, job_id)
+        again = client.post(f"/jobs/{job_id}/retry")
+
+    assert retried.status_code == 200 and job["status"] == "SUCCEEDED"
+    assert again.status_code == 409
+    assert count_rows(fresh_db, "memories") >= 1
+
+
 @pytest.mark.parametrize(
     ("policy", "status", "extraction"),
     [("store_raw", 200, "raw_fallback"), ("keep_empty", 200, "none"), ("reject", 422, None)],
