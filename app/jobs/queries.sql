@@ -56,3 +56,9 @@ RETURNING id
 SELECT count(*) FILTER (WHERE status IN ('PENDING', 'RUNNING')),
        coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE status IN ('PENDING', 'RUNNING'))), 0)
 FROM jobs
+
+-- name: release_job
+-- A graceful shutdown hands an unfinished job back at once instead of leaving it leased; the attempt it
+-- started does not count, since it was interrupted, not failed.
+UPDATE jobs SET status = 'PENDING', attempts = attempts - 1, locked_until = NULL, run_after = now(), updated_at = now()
+WHERE id = %(id)s AND status = 'RUNNING' AND attempts = %(attempts)s

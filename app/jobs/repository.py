@@ -61,6 +61,9 @@ class JobRepository:
         row = await cur.fetchone()
         return int(row[0]) if row else 0
 
+    async def release(self, conn: AsyncConnection[Any], job: ClaimedJob) -> None:
+        await conn.execute(self.q["release_job"], {"id": job.id, "attempts": job.attempts})
+
     async def queue_stats(self, conn: AsyncConnection[Any]) -> tuple[int, float]:
         """Unfinished jobs and the age in seconds of the oldest of them."""
         cur = await conn.execute(self.q["queue_stats"])

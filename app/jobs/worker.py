@@ -57,6 +57,7 @@ class JobWorkers:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._in_flight: dict[int, ClaimedJob] = {}
 
     def start(self) -> None:
         if self.settings.infer_workers == 0:
@@ -72,6 +73,17 @@ class JobWorkers:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        await self._release_in_flight()
+
+    async def _release_in_flight(self) -> None:
+        """Give interrupted jobs back now, so another worker or the next start picks them up without a lease wait."""
+        for job in list(self._in_flight.values()):
+            try:
+                async with self.pool.connection() as conn, conn.transaction():
+                    await self.repository.release(conn, job)
+            except psycopg.Error as error:
+                logger.warning("job %s stays leased until its lease ends: %s", job.id, type(error).__name__)
+        self._in_flight.clear()
 
     def wake(self) -> None:
         self._wake.set()
@@ -109,11 +121,13 @@ class JobWorkers:
             return False
         logger.info("job claimed", extra={"job_id": job.id, "attempt": job.attempts})
         self._emit("job.running", job, attempt=job.attempts)
+        self._in_flight[job.id] = job
         try:
             await self._process(job)
         except (AppError, psycopg.Error) as error:
             message = getattr(error, "message", None) or str(error)
             await self._record_failure(job, message, permanent=isinstance(error, (PromptTruncated, InvalidInput)))
+        self._in_flight.pop(job.id, None)
         return True
 
     async def _record_failure(self, job: ClaimedJob, message: str, *, permanent: bool) -> None:

@@ -106,7 +106,9 @@ def test_a_failed_job_can_be_retried_once_ollama_is_back(infer_server, standin, 
     server = infer_server(MEM0_INFER_MAX_ATTEMPTS="1")
     standin.set_fault("chat", kind="status", status=503, every=1)
     with server.client() as client:
-        job_id = client.post("/memories", json=_write("u-retry", "I was born in Oslo.", async_mode=True)).json()["job_id"]
+        job_id = client.post("/memories", json=_write("u-retry", "I was born in Oslo.", async_mode=True)).json()[
+            "job_id"
+        ]
         assert _wait_job(client, job_id)["status"] == "FAILED"
         standin.clear_faults()
 
@@ -225,3 +227,24 @@ def test_facts_already_stored_in_the_scope_are_not_stored_again(infer_server, st
     assert len(first["results"]) == 2 and first["already_stored"] == 0
     assert again["results"] == [] and again["extracted"] == 2 and again["already_stored"] == 2
     assert count_rows(fresh_db, "memories") == 2
+
+
+def test_a_graceful_stop_hands_running_jobs_back_at_once(infer_server, standin, fresh_db):
+    standin.control(chat_latency_ms=30_000)
+    server = infer_server()
+    with server.client() as client:
+        job_id = client.post("/memories", json=_write("u-stop", "I keep bees.", async_mode=True)).json()["job_id"]
+        deadline = time.monotonic() + 10
+        while client.get(f"/jobs/{job_id}").json()["status"] != "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.1)
+    server.stop()
+
+    assert (
+        count_rows(
+            fresh_db, "jobs", "id = %s AND status = 'PENDING' AND attempts = 0 AND locked_until IS NULL", (int(job_id),)
+        )
+        == 1
+    )
+    standin.control(chat_latency_ms=0)
+    with infer_server().client() as client:
+        assert _wait_job(client, job_id, timeout_s=30)["status"] == "SUCCEEDED"
