@@ -14,36 +14,43 @@ from app.jobs.service import JobService
 from app.memories.service import MemoryService
 from app.state import AppState
 
+# Dependencies are coroutines on purpose: FastAPI runs plain `def` dependencies in a thread pool, a thread hop
+# per request for a single attribute lookup.
 
-def get_state(request: Request) -> AppState:
+
+def _state(request: Request) -> AppState:
     state: AppState = request.app.state.services
     return state
 
 
-def get_settings(request: Request) -> Settings:
-    return get_state(request).settings
+async def get_state(request: Request) -> AppState:
+    return _state(request)
 
 
-def get_memory_service(request: Request) -> MemoryService:
-    return get_state(request).memories
+async def get_settings(request: Request) -> Settings:
+    return _state(request).settings
 
 
-def get_idempotency_service(request: Request) -> IdempotencyService:
-    return get_state(request).idempotency
+async def get_memory_service(request: Request) -> MemoryService:
+    return _state(request).memories
 
 
-def get_idempotency_scope(request: Request) -> str:
+async def get_idempotency_service(request: Request) -> IdempotencyService:
+    return _state(request).idempotency
+
+
+async def get_idempotency_scope(request: Request) -> str:
     """Whose keys a request's Idempotency-Key lives among; the caller's API key or tenant once auth exists."""
     return DEFAULT_SCOPE
 
 
-def get_egress_guard(request: Request) -> EgressGuard | None:
+async def get_egress_guard(request: Request) -> EgressGuard | None:
     guard: EgressGuard | None = request.app.state.egress_guard
     return guard
 
 
-def get_job_service(request: Request) -> JobService:
-    return get_state(request).jobs
+async def get_job_service(request: Request) -> JobService:
+    return _state(request).jobs
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
