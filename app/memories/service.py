@@ -158,22 +158,13 @@ class MemoryService:
             self.telemetry.emit(f"write.{outcome}", memories=memories, error=error)
 
     async def _store(self, prepared: list[PreparedMemory], before_commit: BeforeCommit | None) -> list[dict[str, Any]]:
-        vectors = await self.ollama.embed(
-            self.settings.embedder_model, [p.text for p in prepared], dims=self.settings.embedding_dims
-        )
-        rows = [NewMemory(uuid.uuid4(), vector, p.payload) for p, vector in zip(prepared, vectors, strict=True)]
-        history = [
-            HistoryEvent(row.id, "ADD", None, p.text, p.actor_id, p.role) for row, p in zip(rows, prepared, strict=True)
-        ]
-        results = [
-            {"id": str(row.id), "memory": p.text, "event": "ADD", "role": p.role, "actor_id": p.actor_id}
-            for row, p in zip(rows, prepared, strict=True)
-        ]
-        async with storage_errors(), self.pool.connection() as conn, conn.transaction():
-            await self.repository.insert(conn, rows)
-            await self.repository.add_history(conn, history)
+        async def finish(conn: AsyncConnection[Any], results: list[dict[str, Any]]) -> bool:
             if before_commit is not None:
                 await before_commit(conn, results)
+            return True
+
+        results = await self.store_then(prepared, finish)
+        assert results is not None, "finish always keeps the transaction"
         return results
 
     async def drop_already_stored(
