@@ -67,6 +67,20 @@ class IdempotencyKeyReused(InvalidInput):
     code = "idempotency_key_reused"
 
 
+class QueueFull(AppError):
+    """More inferred writes wait than MEM0_QUEUE_MAX allows; retry after Retry-After."""
+
+    status_code = 429
+    code = "queue_full"
+
+
+class JobFailed(AppError):
+    """An inferred write's job ended FAILED (Ollama down after every retry, or truncation)."""
+
+    status_code = 502
+    code = "job_failed"
+
+
 class UpstreamError(AppError):
     """Ollama answered, but not with something usable."""
 

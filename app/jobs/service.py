@@ -10,22 +10,12 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.config import Settings
 from app.db.errors import storage_errors
-from app.errors import AppError, Conflict, NotFound
+from app.errors import Conflict, InvalidInput, JobFailed, NotFound, QueueFull
 from app.idempotency.service import BeforeCommit
 from app.jobs.repository import JobRecord, JobRepository
 from app.memories.schemas import MemoryCreate
 
 WAIT_POLL_S = 0.1
-
-
-class QueueFull(AppError):
-    status_code = 429
-    code = "queue_full"
-
-
-class JobFailed(AppError):
-    status_code = 502
-    code = "job_failed"
 
 
 class JobService:
@@ -67,8 +57,6 @@ class JobService:
                 return 200, {**(job.result or {}), "job_id": str(job.id)}
             if job.status == "FAILED":
                 if job.last_error and job.last_error.startswith("the model found no facts"):
-                    from app.errors import InvalidInput
-
                     raise InvalidInput(f"job {job.id}: {job.last_error}")
                 raise JobFailed(f"job {job.id} failed after {job.attempts} attempt(s): {job.last_error}")
             if time.monotonic() >= deadline:
