@@ -11,6 +11,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
+from app.background import PeriodicTask
 from app.checks import MEM0_TELEMETRY_TABLE, run_checks, vector_column_dims
 from app.config import Settings
 from app.db.embedded import start_embedded_postgres
@@ -19,7 +20,7 @@ from app.db.pool import open_pool
 from app.egress import EgressGuard
 from app.errors import AppError
 from app.idempotency.repository import IdempotencyRepository
-from app.idempotency.service import IdempotencyService, KeyPurger
+from app.idempotency.service import IdempotencyService
 from app.jobs.monitor import QueueMonitor
 from app.jobs.repository import JobRepository
 from app.jobs.service import JobService
@@ -172,13 +173,13 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
     idempotency = IdempotencyService(
         pool, IdempotencyRepository(), lease_s=settings.idempotency_lease_s, ttl_s=settings.idempotency_ttl_s
     )
-    purger = KeyPurger(idempotency, settings.idempotency_purge_interval_s)
+    purger = PeriodicTask("idempotency-key-purger", settings.idempotency_purge_interval_s, idempotency.purge_expired)
     purger.start()
     job_repository = JobRepository(collection=settings.collection_name)
     jobs = JobService(settings, pool, job_repository)
     workers = JobWorkers(settings, pool, conninfo, ollama, memories, job_repository, telemetry)
     workers.start()
-    queue_monitor = QueueMonitor(pool, job_repository, metrics, interval_s=5.0)
+    queue_monitor = PeriodicTask("jobs-queue-monitor", 5.0, QueueMonitor(pool, job_repository, metrics).refresh)
     queue_monitor.start()
     return AppState(
         settings=settings,

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 from psycopg_pool import AsyncConnectionPool
 
+from app.background import PeriodicTask
 from app.config import Settings
-from app.idempotency.service import IdempotencyService, KeyPurger
-from app.jobs.monitor import QueueMonitor
+from app.idempotency.service import IdempotencyService
 from app.jobs.service import JobService
 from app.jobs.worker import JobWorkers
 from app.llm.client import OllamaClient
@@ -36,7 +36,7 @@ class AppState:
     metrics: Metrics
     telemetry: Telemetry
     idempotency: IdempotencyService
-    idempotency_purger: KeyPurger
+    idempotency_purger: PeriodicTask
     jobs: JobService
     workers: JobWorkers
-    queue_monitor: QueueMonitor
+    queue_monitor: PeriodicTask

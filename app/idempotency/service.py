@@ -147,34 +147,6 @@ class IdempotencyService:
                 deleted = await self.repository.purge_expired(conn, PURGE_BATCH)
             total += deleted
             if deleted < PURGE_BATCH:
+                if total:
+                    logger.info("expired idempotency keys purged", extra={"deleted": total})
                 return total
-
-
-class KeyPurger:
-    """A background task that purges expired keys now and then every `interval_s` until stopped."""
-
-    def __init__(self, service: IdempotencyService, interval_s: float) -> None:
-        self.service = service
-        self.interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="idempotency-key-purger")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                deleted = await self.service.purge_expired()
-            except Exception:  # keep purging on the next tick; the failure is logged with its traceback
-                logger.exception("purging expired idempotency keys failed")
-            else:
-                if deleted:
-                    logger.info("expired idempotency keys purged", extra={"deleted": deleted})
-            await asyncio.sleep(self.interval_s)

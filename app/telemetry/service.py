@@ -14,6 +14,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from app.background import PeriodicTask
 from app.db.queries import Queries
 from app.metrics import Metrics
 from app.telemetry.backlog import Backlog, Event
@@ -43,7 +44,7 @@ class Telemetry:
         self.batch_size = batch_size
         self.interval_s = interval_s
         self.statement_timeout_ms = statement_timeout_ms
-        self._task: asyncio.Task[None] | None = None
+        self._flusher = PeriodicTask("telemetry-flusher", interval_s, self.flush)
         metrics.telemetry_backlog.set_function(lambda: len(self.backlog))
         metrics.telemetry_breaker.set_function(lambda: int(self.breaker.state))
 
@@ -98,22 +99,11 @@ class Telemetry:
                 },
             )
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.flush()
-            except Exception:
-                logger.exception("telemetry flusher error")
-
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="telemetry-flusher")
+        self._flusher.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._flusher.stop()
         with contextlib.suppress(psycopg.Error, PoolTimeout, OSError):
             await self.flush()
         if self.backlog.spill_path is not None and self.backlog.memory:
