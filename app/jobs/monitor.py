@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from psycopg_pool import AsyncConnectionPool
 
 from app.jobs.repository import JobRepository
