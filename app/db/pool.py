@@ -1,4 +1,7 @@
-"""The async connection pool; every pooled connection speaks pgvector's binary format and scans HNSW iteratively."""
+"""The async connection pool; every pooled connection speaks pgvector's binary format and scans HNSW iteratively.
+
+Connections autocommit: a lone statement costs one round trip (no BEGIN/COMMIT around it), so anything that
+needs several statements to be atomic says so with `conn.transaction()`."""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ def _configure_for(ef_search: int):  # type: ignore[no-untyped-def]
         # pgvector filters after the HNSW scan; iterative scans keep a rare user's rows reachable.
         await conn.execute("SELECT set_config('hnsw.iterative_scan', 'strict_order', false)")
         await conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(ef_search),))
-        await conn.commit()
 
     return configure
 
@@ -27,6 +29,7 @@ async def open_pool(
         max_size=max_size,
         timeout=timeout_s,
         configure=_configure_for(ef_search),
+        kwargs={"autocommit": True},
         open=False,
         name="mem0-fixed",
     )

@@ -1,8 +1,17 @@
 -- Named queries for the memories table ("{collection}") and its history.
 -- {where} is a filter clause the repository composes from identifiers and filters.
 
--- name: insert_memory
-INSERT INTO "{collection}" (id, vector, payload) VALUES (%(id)s, %(vector)b, %(payload)s)
+-- Rows and their ADD history in one statement: one round trip, atomic without an explicit transaction.
+-- name: insert_memories_with_history
+WITH new AS (
+    SELECT * FROM unnest(%(ids)s::uuid[], %(vectors)b::vector[], %(payloads)s::jsonb[],
+                         %(texts)s::text[], %(actor_ids)s::text[], %(roles)s::text[])
+        AS new (id, vector, payload, text, actor_id, role)
+), added AS (
+    INSERT INTO "{collection}" (id, vector, payload) SELECT id, vector, payload FROM new
+)
+INSERT INTO memory_history (id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role)
+SELECT gen_random_uuid(), id, NULL, text, 'ADD', now(), now(), false, actor_id, role FROM new
 
 -- name: insert_history
 INSERT INTO memory_history (id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role)

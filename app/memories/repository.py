@@ -28,9 +28,14 @@ class StoredMemory:
 
 @dataclass(frozen=True)
 class NewMemory:
+    """A row to insert; text, actor_id and role also go into its ADD history event."""
+
     id: UUID
-    vector: Sequence[float]
+    vector: list[float]
     payload: dict[str, Any]
+    text: str
+    actor_id: str | None
+    role: str | None
 
 
 @dataclass(frozen=True)
@@ -134,12 +139,18 @@ class MemoryRepository:
     def _with_where(self, name: str, where: Where) -> sql.Composed:
         return self.q[name].format(where=where.clause())
 
-    async def insert(self, conn: AsyncConnection, memories: Sequence[NewMemory]) -> None:
-        async with conn.cursor() as cursor:
-            await cursor.executemany(
-                self.q["insert_memory"],
-                [{"id": m.id, "vector": Vector(list(m.vector)), "payload": Jsonb(m.payload)} for m in memories],
-            )
+    async def insert_with_history(self, conn: AsyncConnection, memories: Sequence[NewMemory]) -> None:
+        await conn.execute(
+            self.q["insert_memories_with_history"],
+            {
+                "ids": [m.id for m in memories],
+                "vectors": [Vector(m.vector) for m in memories],
+                "payloads": [Jsonb(m.payload) for m in memories],
+                "texts": [m.text for m in memories],
+                "actor_ids": [m.actor_id for m in memories],
+                "roles": [m.role for m in memories],
+            },
+        )
 
     async def add_history(self, conn: AsyncConnection, events: Sequence[HistoryEvent]) -> None:
         async with conn.cursor() as cursor:

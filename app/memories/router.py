@@ -95,7 +95,8 @@ async def add_memories(
         if body.infer:
             status, content = await jobs.submit(body)
             return JSONResponse(status_code=status, content=content)
-        return {"results": await service.add(body)}
+        rendered = render_add_response(await service.add(body))
+        return Response(rendered.body, status_code=rendered.status, media_type="application/json")
     fingerprint = request_fingerprint(request.method, request.url.path, await request.json())
     if body.infer:
         outcome = await idempotency.run(

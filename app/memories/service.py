@@ -31,6 +31,8 @@ _PROMOTED_KEYS = (*IDENTIFIER_KEYS, "actor_id", "role")
 # Extra statements a caller runs inside a write's transaction, after the rows and before commit, given the
 # results the write will answer with (idempotency keys complete here, so rows and key commit together).
 BeforeCommit = Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[None]]
+# Like BeforeCommit, but answers whether to commit (False rolls the write back).
+Finish = Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[bool]]
 
 
 def memory_hash(text: str) -> str:
@@ -158,13 +160,17 @@ class MemoryService:
             self.telemetry.emit(f"write.{outcome}", memories=memories, error=error)
 
     async def _store(self, prepared: list[PreparedMemory], before_commit: BeforeCommit | None) -> list[dict[str, Any]]:
-        async def finish(conn: AsyncConnection[Any], results: list[dict[str, Any]]) -> bool:
-            if before_commit is not None:
-                await before_commit(conn, results)
-            return True
+        if before_commit is None:
+            results = await self.store_then(prepared, None)
+        else:
+            hook = before_commit
 
-        results = await self.store_then(prepared, finish)
-        assert results is not None, "finish always keeps the transaction"
+            async def finish(conn: AsyncConnection[Any], results: list[dict[str, Any]]) -> bool:
+                await hook(conn, results)
+                return True
+
+            results = await self.store_then(prepared, finish)
+        assert results is not None, "only a finish that answers False discards the write"
         return results
 
     async def drop_already_stored(
@@ -182,10 +188,11 @@ class MemoryService:
     async def store_then(
         self,
         prepared: list[PreparedMemory],
-        finish: Callable[[AsyncConnection[Any], list[dict[str, Any]]], Awaitable[bool]],
+        finish: Finish | None,
     ) -> list[dict[str, Any]] | None:
         """Like store, but `finish` runs in the same transaction (the job queue marks its job done there);
-        when it answers False (the job is no longer ours) the transaction rolls back and nothing is stored."""
+        when it answers False (the job is no longer ours) the transaction rolls back and nothing is stored.
+        Without `finish` the write is one autocommitted statement: one round trip, still all or nothing."""
         vectors = (
             await self.ollama.embed(
                 self.settings.embedder_model, [p.text for p in prepared], dims=self.settings.embedding_dims
@@ -193,22 +200,26 @@ class MemoryService:
             if prepared
             else []
         )
-        rows = [NewMemory(uuid.uuid4(), vector, p.payload) for p, vector in zip(prepared, vectors, strict=True)]
-        history = [
-            HistoryEvent(row.id, "ADD", None, p.text, p.actor_id, p.role) for row, p in zip(rows, prepared, strict=True)
+        rows = [
+            NewMemory(uuid.uuid4(), vector, p.payload, p.text, p.actor_id, p.role)
+            for p, vector in zip(prepared, vectors, strict=True)
         ]
         results = [
-            {"id": str(row.id), "memory": p.text, "event": "ADD", "role": p.role, "actor_id": p.actor_id}
-            for row, p in zip(rows, prepared, strict=True)
+            {"id": str(row.id), "memory": row.text, "event": "ADD", "role": row.role, "actor_id": row.actor_id}
+            for row in rows
         ]
         owned = True
-        async with storage_errors(), self.pool.connection() as conn, conn.transaction():
-            if rows:
-                await self.repository.insert(conn, rows)
-                await self.repository.add_history(conn, history)
-            if not await finish(conn, results):
-                owned = False
-                raise Rollback()  # psycopg rolls the block back and does not propagate this
+        async with storage_errors(), self.pool.connection() as conn:
+            if finish is None:
+                if rows:
+                    await self.repository.insert_with_history(conn, rows)
+                return results
+            async with conn.transaction():
+                if rows:
+                    await self.repository.insert_with_history(conn, rows)
+                if not await finish(conn, results):
+                    owned = False
+                    raise Rollback()  # psycopg rolls the block back and does not propagate this
         return results if owned else None
 
     async def get(self, raw_id: str) -> dict[str, Any]:

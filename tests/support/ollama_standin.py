@@ -409,6 +409,7 @@ class Standin:
         """Wraps a handler with counting, the down switch and fault injection."""
 
         async def run(request: Request) -> Response:
+            request.state.arrived = asyncio.get_running_loop().time()
             entry: dict[str, Any] = {"op": op, "model": None, "at": round(time.time(), 6)}
             self.counts[op] += 1
             self.requests.append(entry)
@@ -475,8 +476,11 @@ class Standin:
             raise _Reply(Response(status_code=499))  # nobody is listening any more
 
     async def _latency(self, request: Request, milliseconds: float) -> None:
+        """Holds the reply until `milliseconds` after the request arrived: the configured latency is the service
+        time a client sees, so the stand-in's own parsing and computing do not add to it."""
         if milliseconds > 0:
-            await _sleep_unless_disconnected(request, milliseconds / 1000)
+            elapsed = asyncio.get_running_loop().time() - request.state.arrived
+            await _sleep_unless_disconnected(request, max(0.0, milliseconds / 1000 - elapsed))
 
     def _present_model(self, body: Mapping[str, Any]) -> str:
         model = body.get("model") or body.get("name")
@@ -626,16 +630,16 @@ class Standin:
         if body.get("truncate") is False and any(count > num_ctx for count in tokens):
             raise _error(400, "input length exceeds maximum context length")
         load_ns = self._load(model, body.get("keep_alive"), options)
-        await self._latency(request, self.config.embed_latency_ms)
         dims = fault.dims if fault is not None and fault.kind == "wrong_dims" and fault.dims else self.config.dims
         vectors = [_quantised_embedding(text, dims) for text in texts]
-        self.embed_inputs += len(texts)
         total_ns = load_ns + int(self.config.embed_latency_ms * 1e6) + 1_000_000 * len(texts)
         payload = (
             f'{{"model":{json.dumps(model)},"embeddings":{_vectors_json(vectors)},'
             f'"total_duration":{total_ns},"load_duration":{load_ns},'
             f'"prompt_eval_count":{sum(min(count, num_ctx) for count in tokens)}}}'
         )
+        await self._latency(request, self.config.embed_latency_ms)
+        self.embed_inputs += len(texts)
         return Response(payload, media_type="application/json")
 
     async def embeddings(self, body: dict[str, Any], request: Request, fault: FaultSpec | None) -> Response:
