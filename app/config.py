@@ -62,7 +62,10 @@ class Settings(BaseSettings):
     embed_timeout_s: float = Field(30.0, gt=0, validation_alias=AliasChoices("MEM0_EMBED_TIMEOUT_S"))
     llm_timeout_s: float = Field(120.0, gt=0, validation_alias=AliasChoices("MEM0_LLM_TIMEOUT_S"))
     pull_timeout_s: float = Field(3600.0, gt=0, validation_alias=AliasChoices("MEM0_OLLAMA_PULL_TIMEOUT_S"))
-    ollama_max_connections: int = Field(64, ge=1, validation_alias=AliasChoices("MEM0_OLLAMA_MAX_CONNECTIONS"))
+    ollama_max_connections: int = Field(16, ge=1, validation_alias=AliasChoices("MEM0_OLLAMA_MAX_CONNECTIONS"))
+    # Embedding calls in flight at once; requests arriving meanwhile wait and share the next call.
+    embed_concurrency: int = Field(4, ge=1, le=64, validation_alias=AliasChoices("MEM0_EMBED_CONCURRENCY"))
+    embed_batch_max: int = Field(64, ge=1, le=2048, validation_alias=AliasChoices("MEM0_EMBED_BATCH_MAX"))
 
     # Inferred writes (infer: true): extraction and the durable job queue (issue 5).
     llm_fallback_model: str | None = Field(None, validation_alias=AliasChoices("MEM0_LLM_FALLBACK_MODEL"))

@@ -50,6 +50,8 @@ def build_ollama_client(settings: Settings) -> OllamaClient:
         pull_timeout_s=settings.pull_timeout_s,
         keep_alive=settings.ollama_keep_alive,
         max_connections=settings.ollama_max_connections,
+        embed_concurrency=settings.embed_concurrency,
+        embed_batch_max=settings.embed_batch_max,
     )
 
 

@@ -21,6 +21,7 @@ from app.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from app.llm.batcher import EmbedBatcher
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,6 +45,8 @@ class OllamaClient:
         pull_timeout_s: float,
         keep_alive: str,
         max_connections: int = 64,
+        embed_concurrency: int = 4,
+        embed_batch_max: int = 64,
     ) -> None:
         self.base_url = base_url
         self.embed_timeout_s = embed_timeout_s
@@ -59,6 +62,7 @@ class OllamaClient:
             ),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         )
+        self.embed_batcher = EmbedBatcher(self._embed_call, max_in_flight=embed_concurrency, max_batch=embed_batch_max)
 
     async def close(self) -> None:
         await self._client.close()  # type: ignore[no-untyped-call]
@@ -95,25 +99,33 @@ class OllamaClient:
             raise UpstreamError(f"Ollama {operation} sent a malformed reply: {type(error).__name__}") from None
 
     async def embed(self, model: str, texts: Sequence[str], *, dims: int) -> list[list[float]]:
-        """Embed every text in one /api/embed call; checks count and dimension of the reply."""
-        started = time.perf_counter()
-        response = await self._call(
-            "embed",
-            self.embed_timeout_s,
-            lambda: self._client.embed(model=model, input=list(texts), keep_alive=self.keep_alive),
-            model,
-        )
-        vectors = [list(vector) for vector in response.embeddings]
-        if len(vectors) != len(texts):
-            raise UpstreamError(f"Ollama embed returned {len(vectors)} vectors for {len(texts)} inputs")
+        """The vectors for `texts`, checked for dimension; concurrent requests share batched /api/embed calls."""
+        try:
+            async with asyncio.timeout(self.embed_timeout_s):
+                vectors = await self.embed_batcher.embed(model, texts)
+        except TimeoutError:
+            raise UpstreamTimeout(
+                f"Ollama embed did not answer within {self.embed_timeout_s:g}s "
+                f"({self.embed_batcher.waiting} requests waiting for a free call)"
+            ) from None
         wrong = sorted({len(vector) for vector in vectors if len(vector) != dims})
         if wrong:
             raise EmbeddingDimensionMismatch(
                 f"embedder {model} returned {wrong[0]}-dim vectors but MEM0_EMBEDDING_DIMS and the table are {dims}"
             )
-        logger.debug(
-            "ollama embed", extra={"inputs": len(texts), "ms": round((time.perf_counter() - started) * 1000, 1)}
+        return vectors
+
+    async def _embed_call(self, model: str, texts: list[str]) -> list[list[float]]:
+        """One /api/embed call for every text (the batcher's unit of work)."""
+        response = await self._call(
+            "embed",
+            self.embed_timeout_s,
+            lambda: self._client.embed(model=model, input=texts, keep_alive=self.keep_alive),
+            model,
         )
+        vectors = [list(vector) for vector in response.embeddings]
+        if len(vectors) != len(texts):
+            raise UpstreamError(f"Ollama embed returned {len(vectors)} vectors for {len(texts)} inputs")
         return vectors
 
     async def probe_dims(self, model: str, text: str = "dimension probe") -> int:
