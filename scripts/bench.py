@@ -299,7 +299,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="requests per concurrency level")
     parser.add_argument("--hnsw-m", type=int, default=16)
     parser.add_argument("--hnsw-ef-construction", type=int, default=64)
-    parser.add_argument("--ef-search", type=int, default=100, help="MEM0_HNSW_EF_SEARCH for the server")
+    parser.add_argument("--ef-search", type=int, help="MEM0_HNSW_EF_SEARCH for the server (default: its own)")
     parser.add_argument("--out", default="", help="JSON file; '-' prints JSON to stdout; default bench-results/")
     args = parser.parse_args()
 
@@ -341,10 +341,10 @@ def main() -> None:
             loaded = size
             build_s = rebuild_index(database, args.hnsw_m, args.hnsw_ef_construction)
             print(f"HNSW index built in {build_s}s; measuring recall ...", flush=True)
-            queries = [sentence(random.Random(9000 + i)) for i in range(50)]
+            queries = [sentence(random.Random(9000 + i)) for i in range(100)]
             report["recall"][str(size)] = {
                 "index_build_s": build_s,
-                "ef_search": recall_at_10(database, queries, [40, 100, 200]),
+                "ef_search": recall_at_10(database, queries, [40, 100, 200, 400]),
             }
             if server.process is None:
                 server.start().wait_ready(60)

@@ -1,6 +1,6 @@
 """Write latency with telemetry healthy vs. its table locked (an outage), and the replay afterwards.
 
-python -m scripts.bench_telemetry [--writes 200] [--concurrency 8]
+python -m scripts.bench_telemetry [--writes 200] [--concurrency 8] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,10 +31,21 @@ def telemetry_values(url: str) -> dict[str, float]:
     return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples if "telemetry" in s.name}
 
 
+def wait_for(url: str, name: str, wanted: float, timeout_s: float) -> float:
+    """Polls a telemetry metric until it equals `wanted`; returns the seconds waited."""
+    started = time.monotonic()
+    while telemetry_values(url)[name] != wanted:
+        if time.monotonic() - started > timeout_s:
+            raise RuntimeError(f"{name} did not reach {wanted} within {timeout_s}s")
+        time.sleep(0.1)
+    return round(time.monotonic() - started, 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--writes", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=5, help="healthy/outage pairs, compared by their medians")
     parser.add_argument("--embed-latency-ms", type=float, default=20.0)
     args = parser.parse_args()
 
@@ -46,57 +59,64 @@ def main() -> None:
         "MEM0_TELEMETRY_BREAKER_COOLDOWN_S": "1",
     }
     report: dict[str, Any] = {
-        "command": "python -m scripts.bench_telemetry",
+        "command": "python -m scripts.bench_telemetry " + " ".join(sys.argv[1:]),
         "writes": args.writes,
         "concurrency": args.concurrency,
+        "rounds": [],
     }
     try:
         with ServerProcess(env) as server:
-            healthy = asyncio.run(run_level(server.url, args.concurrency, args.writes, write_request(1, 1)))
-            with psycopg.connect(database) as locker:
-                locker.execute("LOCK TABLE telemetry_events IN ACCESS EXCLUSIVE MODE")
-                outage = asyncio.run(run_level(server.url, args.concurrency, args.writes, write_request(1, 2)))
-                # Hold the outage until the breaker has opened, so the replay below comes after a real trip.
-                deadline = time.monotonic() + 15
-                while telemetry_values(server.url)["mem0_telemetry_breaker_state"] != 2 and time.monotonic() < deadline:
-                    time.sleep(0.1)
-                during = telemetry_values(server.url)
-                locker.rollback()
-            started = time.monotonic()
-            while telemetry_values(server.url)["mem0_telemetry_backlog"] > 0 and time.monotonic() - started < 60:
-                time.sleep(0.2)
-            after = telemetry_values(server.url)
-            report["replay_seconds"] = round(time.monotonic() - started, 2)
-            # Consecutive runs drift by ±20% on a small machine; a healthy run on each side of the outage
-            # gives the baseline the outage is compared with.
-            healthy_after = asyncio.run(run_level(server.url, args.concurrency, args.writes, write_request(1, 3)))
-            while telemetry_values(server.url)["mem0_telemetry_backlog"] > 0:
-                time.sleep(0.2)
+            asyncio.run(run_level(server.url, args.concurrency, 50, write_request(1, 0)))  # warm-up
+            wait_for(server.url, "mem0_telemetry_backlog", 0, 60)
+            for number in range(args.rounds):
+                # Healthy and outage runs alternate, so machine drift hits both sides alike.
+                healthy = asyncio.run(
+                    run_level(server.url, args.concurrency, args.writes, write_request(1, 100 + number))
+                )
+                wait_for(server.url, "mem0_telemetry_backlog", 0, 60)
+                with psycopg.connect(database) as locker:
+                    locker.execute("LOCK TABLE telemetry_events IN ACCESS EXCLUSIVE MODE")
+                    outage = asyncio.run(
+                        run_level(server.url, args.concurrency, args.writes, write_request(1, 200 + number))
+                    )
+                    # Hold the outage until the breaker has opened, so the replay comes after a real trip.
+                    wait_for(server.url, "mem0_telemetry_breaker_state", 2, 15)
+                    during = telemetry_values(server.url)
+                    locker.rollback()
+                replay_s = wait_for(server.url, "mem0_telemetry_backlog", 0, 60)
+                report["rounds"].append(
+                    {
+                        "healthy_p95_ms": healthy["latency_ms"]["p95"],
+                        "outage_p95_ms": outage["latency_ms"]["p95"],
+                        "outage_errors": outage["errors"],
+                        "backlog_during_outage": during["mem0_telemetry_backlog"],
+                        "replay_s": replay_s,
+                    }
+                )
+                print(json.dumps(report["rounds"][-1]), flush=True)
             after = telemetry_values(server.url)
         with psycopg.connect(database) as conn:
             stored = conn.execute("SELECT count(*), count(DISTINCT id) FROM telemetry_events").fetchone()
     finally:
         standin.stop()
     assert stored is not None
+    healthy_p95 = statistics.median(r["healthy_p95_ms"] for r in report["rounds"])
+    outage_p95 = statistics.median(r["outage_p95_ms"] for r in report["rounds"])
     report.update(
-        healthy=healthy,
-        outage=outage,
-        telemetry_during_outage=during,
         telemetry_after=after,
         rows_stored=stored[0],
         distinct_ids=stored[1],
+        healthy_p95_median_ms=healthy_p95,
+        outage_p95_median_ms=outage_p95,
+        p95_change_pct=round(100 * (outage_p95 / healthy_p95 - 1), 1),
     )
-    baseline_p95 = (healthy["latency_ms"]["p95"] + healthy_after["latency_ms"]["p95"]) / 2
-    report["baseline_p95_ms"] = round(baseline_p95, 2)
-    report["p95_change_pct"] = round(100 * (outage["latency_ms"]["p95"] / baseline_p95 - 1), 1)
     print(json.dumps(report, indent=2))
     print(
-        f"\nwrite p95: healthy {healthy['latency_ms']['p95']} ms before, "
-        f"{healthy_after['latency_ms']['p95']} ms after; "
-        f"outage {outage['latency_ms']['p95']} ms ({report['p95_change_pct']:+}% vs their mean); "
-        f"breaker during outage {during['mem0_telemetry_breaker_state']:.0f} (2 = open); "
-        f"replayed in {report['replay_seconds']} s; emitted {after['mem0_telemetry_emitted_total']:.0f}, "
-        f"stored {stored[0]} ({stored[1]} distinct), dropped {after['mem0_telemetry_dropped_total']:.0f}"
+        f"\nwrite p95 over {args.rounds} rounds of {args.writes} writes at c={args.concurrency}: healthy median "
+        f"{healthy_p95} ms, outage median {outage_p95} ms ({report['p95_change_pct']:+}%); "
+        f"failed writes during outages {sum(sum(r['outage_errors'].values()) for r in report['rounds'])}; "
+        f"emitted {after['mem0_telemetry_emitted_total']:.0f}, stored {stored[0]} ({stored[1]} distinct), "
+        f"dropped {after['mem0_telemetry_dropped_total']:.0f}"
     )
 
 
