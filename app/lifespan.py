@@ -25,7 +25,7 @@ from app.jobs.monitor import QueueMonitor
 from app.jobs.repository import JobRepository
 from app.jobs.service import JobService
 from app.jobs.worker import JobWorkers
-from app.llm.client import OllamaClient
+from app.llm.client import CallObserver, OllamaClient
 from app.memories.repository import MemoryRepository
 from app.memories.service import MemoryService
 from app.metrics import Metrics
@@ -86,15 +86,15 @@ async def warm_up(settings: Settings, ollama: OllamaClient, readiness: Readiness
     )
 
 
-def observe_ollama(metrics: Metrics, telemetry: list[Telemetry]) -> Callable[[str, str, float, bool], None]:
+def observe_ollama(metrics: Metrics, telemetry: list[Telemetry]) -> CallObserver:
     """Metrics for every Ollama call, and a telemetry event once telemetry exists (it needs the pool)."""
 
-    def observe(operation: str, model: str, seconds: float, succeeded: bool) -> None:
+    def observe(operation: str, model: str, seconds: float, succeeded: bool, tokens: int | None) -> None:
         metrics.ollama_latency.labels(operation, model).observe(seconds)
         if not succeeded:
             metrics.ollama_errors.labels(operation, model).inc()
         for sink in telemetry:
-            sink.emit("ollama.call", op=operation, model=model, seconds=round(seconds, 4), ok=succeeded)
+            sink.emit("ollama.call", op=operation, model=model, seconds=round(seconds, 4), ok=succeeded, tokens=tokens)
 
     return observe
 

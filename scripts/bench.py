@@ -326,10 +326,11 @@ def main() -> None:
     env = {
         "DATABASE_URL": database,
         "OLLAMA_BASE_URL": standin.url,
-        "MEM0_HNSW_EF_SEARCH": str(args.ef_search),
         "MEM0_LOG_LEVEL": "WARNING",
         "MEM0_INFER_MODE": "async",
     }
+    if args.ef_search is not None:
+        env["MEM0_HNSW_EF_SEARCH"] = str(args.ef_search)
     server = ServerProcess(env)
     try:
         loaded = 0
@@ -344,7 +345,7 @@ def main() -> None:
             queries = [sentence(random.Random(9000 + i)) for i in range(100)]
             report["recall"][str(size)] = {
                 "index_build_s": build_s,
-                "ef_search": recall_at_10(database, queries, [40, 100, 200, 400]),
+                "ef_search": recall_at_10(database, queries, [40, 100, 200, 300, 400]),
             }
             if server.process is None:
                 server.start().wait_ready(60)

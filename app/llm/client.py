@@ -25,6 +25,14 @@ from app.llm.batcher import EmbedBatcher
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+# (operation, model, seconds, succeeded, tokens Ollama reported: prompt plus generated, None if it gave none)
+CallObserver = Callable[[str, str, float, bool, int | None], None]
+
+
+def _tokens(response: object) -> int | None:
+    counts = [getattr(response, name, None) for name in ("prompt_eval_count", "eval_count")]
+    known = [count for count in counts if isinstance(count, int)]
+    return sum(known) if known else None
 
 
 def normalize_model_name(name: str) -> str:
@@ -53,8 +61,8 @@ class OllamaClient:
         self.llm_timeout_s = llm_timeout_s
         self.pull_timeout_s = pull_timeout_s
         self.keep_alive = keep_alive
-        # Called after every call with (operation, model, seconds, succeeded); the app points it at its metrics.
-        self.observer: Callable[[str, str, float, bool], None] | None = None
+        # Called after every call; the app points it at its metrics and telemetry.
+        self.observer: CallObserver | None = None
         self._client = ollama.AsyncClient(
             host=base_url,
             timeout=httpx.Timeout(
@@ -69,6 +77,7 @@ class OllamaClient:
 
     async def _call(self, operation: str, timeout_s: float, call: Callable[[], Awaitable[T]], model: str = "") -> T:
         started = time.perf_counter()
+        result: T | None = None
         succeeded = False
         try:
             async with self._translated_errors(operation, timeout_s), asyncio.timeout(timeout_s):
@@ -77,7 +86,7 @@ class OllamaClient:
             return result
         finally:
             if self.observer is not None:
-                self.observer(operation, model, time.perf_counter() - started, succeeded)
+                self.observer(operation, model, time.perf_counter() - started, succeeded, _tokens(result))
 
     @asynccontextmanager
     async def _translated_errors(self, operation: str, timeout_s: float) -> AsyncIterator[None]:

@@ -91,3 +91,21 @@ def test_a_backlog_too_small_for_the_outage_counts_exactly_what_it_dropped(fresh
         settled["mem0_telemetry_emitted_total"]
         == settled["mem0_telemetry_flushed_total"] + settled["mem0_telemetry_dropped_total"]
     )
+
+
+def test_every_ollama_call_is_an_event_with_its_operation_model_duration_and_tokens(fresh_db, standin):
+    with ServerProcess(server_env(fresh_db, standin, **FAST_TELEMETRY)) as server, server.client() as client:
+        client.post(
+            "/memories",
+            json={"messages": [{"role": "user", "content": "I keep bees"}], "user_id": "tok", "infer": False},
+        ).raise_for_status()
+        _wait_for(client, lambda v: v["mem0_telemetry_backlog"] == 0)
+        with psycopg.connect(fresh_db) as conn:
+            rows = conn.execute(
+                "SELECT attributes FROM telemetry_events WHERE kind = 'ollama.call' AND attributes ->> 'op' = 'embed'"
+            ).fetchall()
+
+    calls = [row[0] for row in rows]
+    assert calls, "the write's embed call should be an event"
+    assert all(call["model"] == "nomic-embed-text:latest" and call["ok"] is True for call in calls)
+    assert all(call["seconds"] >= 0 and isinstance(call["tokens"], int) and call["tokens"] > 0 for call in calls)
