@@ -23,9 +23,9 @@ class _Waiter:
 class EmbedBatcher:
     """`embed(model, texts)` answers the vectors for `texts`; requests waiting together share one call.
 
-    With a free slot a request is sent at once (no added latency when idle); otherwise it waits for the next free
-    slot and goes out with every other waiting request for the same model, up to `max_batch` texts per call. A
-    failed call fails every request in it, each with the same error."""
+    With a free slot a request is sent on the loop's next turn (no added latency when idle); requests waiting
+    together are spread over the free slots, and when none is free they wait for the next one and go out together,
+    one model and at most `max_batch` texts per call. A failed call fails every request in it, with the same error."""
 
     def __init__(self, call: EmbedCall, *, max_in_flight: int, max_batch: int) -> None:
         if max_in_flight < 1 or max_batch < 1:
@@ -35,6 +35,7 @@ class EmbedBatcher:
         self.max_batch = max_batch
         self._waiting: deque[_Waiter] = deque()
         self._in_flight = 0
+        self._dispatch_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()  # strong references while calls run
 
     @property
@@ -44,14 +45,21 @@ class EmbedBatcher:
     async def embed(self, model: str, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
-        waiter = _Waiter(model, texts, asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(model, texts, loop.create_future())
         self._waiting.append(waiter)
-        self._dispatch()
+        if not self._dispatch_scheduled:
+            # On the loop's next turn: requests released together (one batch's replies) are all waiting by then
+            # and get spread over the free calls instead of the first few taking them all.
+            self._dispatch_scheduled = True
+            loop.call_soon(self._dispatch)
         return await waiter.future
 
     def _dispatch(self) -> None:
+        self._dispatch_scheduled = False
         while self._in_flight < self.max_in_flight and self._waiting:
-            batch = self._take_batch()
+            free = self.max_in_flight - self._in_flight
+            batch = self._take_batch(max_requests=-(-len(self._waiting) // free))
             if not batch:
                 continue
             self._in_flight += 1
@@ -59,7 +67,7 @@ class EmbedBatcher:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    def _take_batch(self) -> list[_Waiter]:
+    def _take_batch(self, max_requests: int) -> list[_Waiter]:
         """The oldest live request, then later ones for the same model while the batch has room."""
         batch: list[_Waiter] = []
         size = 0
@@ -68,7 +76,8 @@ class EmbedBatcher:
             waiter = self._waiting.popleft()
             if waiter.future.done():  # its request was cancelled while it waited
                 continue
-            if batch and (waiter.model != batch[0].model or size + len(waiter.texts) > self.max_batch):
+            full = size + len(waiter.texts) > self.max_batch or len(batch) >= max_requests
+            if batch and (waiter.model != batch[0].model or full):
                 skipped.append(waiter)
                 if waiter.model == batch[0].model:
                     break  # full; keep order for the rest

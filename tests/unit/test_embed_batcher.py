@@ -50,6 +50,16 @@ async def test_requests_waiting_for_a_slot_share_the_next_call_and_get_their_own
     assert results == [[[2.0, 0.0], [3.0, 1.0]], [[3.0, 2.0], [4.0, 3.0]], [[4.0, 4.0], [5.0, 5.0]]]
 
 
+async def test_requests_arriving_together_are_spread_over_the_free_calls() -> None:
+    embedder = RecordingEmbedder()
+    embedder.release.set()
+    batcher = EmbedBatcher(embedder, max_in_flight=4, max_batch=64)
+
+    await asyncio.gather(*(batcher.embed("m", [str(n)]) for n in range(8)))
+
+    assert sorted(embedder.calls) == [("m", ["0", "1"]), ("m", ["2", "3"]), ("m", ["4", "5"]), ("m", ["6", "7"])]
+
+
 async def test_a_batch_holds_one_model_and_at_most_max_batch_texts() -> None:
     embedder = RecordingEmbedder()
     batcher = EmbedBatcher(embedder, max_in_flight=1, max_batch=3)
