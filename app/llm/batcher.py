@@ -6,6 +6,7 @@ far less than many single ones, and a short client-side queue keeps the HTTP poo
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -59,7 +60,7 @@ class EmbedBatcher:
         self._dispatch_scheduled = False
         while self._in_flight < self.max_in_flight and self._waiting:
             free = self.max_in_flight - self._in_flight
-            batch = self._take_batch(max_requests=-(-len(self._waiting) // free))
+            batch = self._take_batch(max_requests=math.ceil(len(self._waiting) / free))
             if not batch:
                 continue
             self._in_flight += 1
