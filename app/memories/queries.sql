@@ -31,10 +31,12 @@ LIMIT %(limit)s
 -- name: count_scope_capped
 SELECT count(*) FROM (SELECT 1 FROM "{collection}" WHERE {where} LIMIT %(cap)s) AS scope
 
--- Small scopes: an exact scan of the scope's rows (MATERIALIZED keeps the planner off the HNSW index).
+-- Small scopes: an exact scan of the scope's rows. Distances are computed in the scan and a top-N sort keeps
+-- the best rows; OFFSET 0 keeps the planner from pulling the subquery up and ordering by the HNSW index.
 -- name: search_exact
-WITH scope AS MATERIALIZED (SELECT id, payload, vector FROM "{collection}" WHERE {where})
-SELECT id, payload, vector <=> %(vector)b AS distance FROM scope
+SELECT id, payload, distance FROM (
+    SELECT id, payload, vector <=> %(vector)b AS distance FROM "{collection}" WHERE {where} OFFSET 0
+) AS scope
 ORDER BY distance, id
 LIMIT %(limit)s
 

@@ -20,6 +20,7 @@ from app.llm.client import OllamaClient
 from app.llm.embed_cache import EmbedCache
 from app.memories.repository import HistoryEvent, MemoryRepository, NewMemory, StoredMemory, scope_where
 from app.memories.schemas import IDENTIFIER_KEYS, RESERVED_PAYLOAD_KEYS, MemoryCreate, MemoryUpdate, SearchRequest
+from app.memories.scope_sizes import ScopeSizes, scope_key
 from app.metrics import Metrics
 from app.telemetry.service import Telemetry
 
@@ -93,6 +94,7 @@ class MemoryService:
         self.ollama = ollama
         self.repository = repository
         self.query_embeddings = EmbedCache(settings.embed_cache_size)
+        self.scope_sizes = ScopeSizes(settings.scope_size_ttl_s)
 
     def check_limits(self, request: MemoryCreate) -> None:
         if len(request.messages) > self.settings.max_messages:
@@ -249,9 +251,14 @@ class MemoryService:
         vector = await self.query_embeddings.get_or_embed(
             self.settings.embedder_model, request.query, lambda: self._embed_one(request.query)
         )
+        cap = self.settings.exact_search_max_rows + 1
+        size_key = scope_key(identifiers, filters)
         async with storage_errors(), self.pool.connection() as conn:
-            cap = self.settings.exact_search_max_rows + 1
-            exact = await self.repository.count_scope(conn, where, cap) < cap
+            size = self.scope_sizes.get(size_key)
+            if size is None:
+                size = await self.repository.count_scope(conn, where, cap)
+                self.scope_sizes.put(size_key, size)
+            exact = size < cap
             memories = await self.repository.search(conn, where, vector, top_k, exact=exact)
         items = [to_item(memory, with_score=True) for memory in memories]
         if request.threshold is not None:
