@@ -9,8 +9,12 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 
-from tests.support.server_process import REPO_ROOT, clean_environment
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import server_env
+from tests.support.server_process import REPO_ROOT, ServerProcess, clean_environment
 
 PRELUDE = """
 import json, logging
@@ -113,3 +117,32 @@ def test_log_mode_counts_but_lets_the_connection_proceed():
 
     assert result["outcomes"]["lookup"] == "other: gaierror"
     assert result["blocked"] == {"example.invalid": 1}
+
+
+def test_calls_from_inside_a_running_server_are_refused_and_shown_in_metrics_and_health(fresh_db, standin):
+    server = ServerProcess(server_env(fresh_db, standin), module="tests.support.stray_calls_server")
+    with server, server.client() as client:
+        deadline = time.monotonic() + 30
+        while "STRAY done" not in server.output() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        metrics = client.get("/metrics").text
+        health = client.get("/health").json()
+        write = client.post(
+            "/memories", json={"messages": [{"role": "user", "content": "still works"}], "user_id": "e", "infer": False}
+        )
+
+    output = server.output()
+    assert "STRAY openai blocked" in output
+    # PostHog's client swallows the refused connection itself; what matters is that it was refused and counted.
+    assert "STRAY posthog" in output
+    blocked = {
+        sample.labels["host"]: sample.value
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if sample.name == "mem0_blocked_egress_total"
+    }
+    assert blocked["api.openai.com"] >= 1
+    assert blocked["us.i.posthog.com"] >= 1
+    assert health["blocked_egress"] == sum(blocked.values())
+    assert write.status_code == 200
+    assert "egress blocked" in output  # logged at WARN, once per host

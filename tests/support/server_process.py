@@ -37,18 +37,20 @@ def clean_environment(**overrides: str) -> dict[str, str]:
 class ServerProcess:
     """One server process; `env` is merged over a clean environment."""
 
-    def __init__(self, env: dict[str, str], *, command: str = "serve") -> None:
+    def __init__(self, env: dict[str, str], *, command: str = "serve", module: str = "app") -> None:
+        """`module` is what `python -m` runs: the server's own entry point unless a test wraps it."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = clean_environment(MEM0_PORT=str(self.port), MEM0_STARTUP_RETRIES="2", MEM0_STARTUP_BACKOFF_S="0.1")
         self.env.update(env)
         self.command = command
+        self.module = module
         self.process: subprocess.Popen[bytes] | None = None
         self._log = tempfile.NamedTemporaryFile(prefix="mem0-server-", suffix=".log", delete=False)  # noqa: SIM115
 
     def start(self) -> ServerProcess:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "app", self.command],
+            [sys.executable, "-m", self.module, self.command],
             cwd=REPO_ROOT,
             env=self.env,
             stdout=self._log,
