@@ -51,7 +51,7 @@ def main() -> None:
 
     os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="bench-xdg-"))
     database = create_database(admin_uri(Path(tempfile.mkdtemp(prefix="bench-pg-"))), prefix="benchtel")
-    standin = OllamaStandin().start(dims=768, embed_latency_ms=args.embed_latency_ms)
+    standin = OllamaStandin().start(dims=768, embed_latency_ms=args.embed_latency_ms, extra_args=["--fast"])
     env = {
         "DATABASE_URL": database,
         "OLLAMA_BASE_URL": standin.url,

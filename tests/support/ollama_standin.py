@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import uvicorn
+import uvloop
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -845,13 +846,13 @@ class _Server(uvicorn.Server):
             print(self.ready_line, flush=True)
 
 
-async def serve(config: StandinConfig, *, exit_with_parent: bool = False) -> None:
+async def serve(config: StandinConfig, *, exit_with_parent: bool = False, http: str = "h11") -> None:
     """Serves until SIGTERM/SIGINT; prints the READY line once connections are accepted."""
     sock = _bind(config.host, config.port)
     host = f"[{config.host}]" if ":" in config.host else config.host
     uvicorn_config = uvicorn.Config(
         build_app(config),
-        http="h11",  # the drop fault reaches the socket through h11's request cycle
+        http=http,  # h11 by default: the drop fault reaches the socket through h11's request cycle
         lifespan="off",
         log_level="warning",
         access_log=False,
@@ -869,7 +870,7 @@ async def serve(config: StandinConfig, *, exit_with_parent: bool = False) -> Non
     await server.serve(sockets=[sock])
 
 
-def _parse_args(argv: Sequence[str] | None) -> tuple[StandinConfig, bool]:
+def _parse_args(argv: Sequence[str] | None) -> tuple[StandinConfig, bool, bool]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
@@ -881,6 +882,9 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[StandinConfig, bool]:
     parser.add_argument("--num-ctx", type=int, default=2048, help="context when a request sets no num_ctx")
     parser.add_argument("--config-json", default=None, help="a /_control body applied at start")
     parser.add_argument("--exit-with-parent", action="store_true", help="exit when stdin reaches EOF")
+    parser.add_argument(
+        "--fast", action="store_true", help="uvloop and httptools: less CPU per call (benchmarks); no drop fault"
+    )
     args = parser.parse_args(argv)
     config = StandinConfig(host=args.host, port=args.port)
     partial: dict[str, Any] = {
@@ -897,13 +901,16 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[StandinConfig, bool]:
         apply_partial(config, partial)
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
-    return config, args.exit_with_parent
+    return config, args.exit_with_parent, args.fast
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of `python -m tests.support.ollama_standin`."""
-    config, exit_with_parent = _parse_args(argv)
-    asyncio.run(serve(config, exit_with_parent=exit_with_parent))
+    config, exit_with_parent, fast = _parse_args(argv)
+    if fast:
+        uvloop.run(serve(config, exit_with_parent=exit_with_parent, http="httptools"))
+    else:
+        asyncio.run(serve(config, exit_with_parent=exit_with_parent))
 
 
 if __name__ == "__main__":
