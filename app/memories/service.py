@@ -36,6 +36,14 @@ BeforeCommit = Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[None]
 Finish = Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[bool]]
 
 
+def _then_commit(before_commit: BeforeCommit) -> Finish:
+    async def finish(conn: AsyncConnection, results: list[dict[str, Any]]) -> bool:
+        await before_commit(conn, results)
+        return True
+
+    return finish
+
+
 def memory_hash(text: str) -> str:
     """mem0's content hash (md5 of the text), kept so upstream deduplication reads our rows the same way."""
     return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
@@ -162,16 +170,7 @@ class MemoryService:
             self.telemetry.emit(f"write.{outcome}", memories=memories, error=error)
 
     async def _store(self, prepared: list[PreparedMemory], before_commit: BeforeCommit | None) -> list[dict[str, Any]]:
-        if before_commit is None:
-            results = await self.store_then(prepared, None)
-        else:
-            hook = before_commit
-
-            async def finish(conn: AsyncConnection[Any], results: list[dict[str, Any]]) -> bool:
-                await hook(conn, results)
-                return True
-
-            results = await self.store_then(prepared, finish)
+        results = await self.store_then(prepared, None if before_commit is None else _then_commit(before_commit))
         assert results is not None, "only a finish that answers False discards the write"
         return results
 

@@ -9,9 +9,11 @@ import httpx
 import pytest
 
 from tests.conftest import server_env
+from tests.support.ollama_standin import DEFAULT_MODELS
 from tests.support.postgres import count_rows
 from tests.support.server_process import ServerProcess
 
+EMBEDDER = "nomic-embed-text:latest"
 FAST_RETRIES = {"MEM0_INFER_BACKOFF_S": "0.2", "MEM0_INFER_WAIT_S": "20"}
 
 
@@ -248,3 +250,22 @@ def test_a_graceful_stop_hands_running_jobs_back_at_once(infer_server, standin, 
     standin.control(chat_latency_ms=0)
     with infer_server().client() as client:
         assert _wait_job(client, job_id, timeout_s=30)["status"] == "SUCCEEDED"
+
+
+def test_a_primary_model_that_keeps_failing_hands_the_job_to_the_fallback_model(infer_server, standin):
+    fallback = "llama3.2:3b"
+    standin.control(models=[*DEFAULT_MODELS, fallback])
+    try:
+        server = infer_server(MEM0_LLM_FALLBACK_MODEL=fallback)
+        standin.control(models=[EMBEDDER, fallback])  # the primary disappears from Ollama after startup
+        user = f"u-{uuid.uuid4().hex}"
+        with server.client() as client:
+            accepted = client.post("/memories", json=_write(user, "I keep bees on the roof.", async_mode=True))
+            job = _wait_job(client, accepted.json()["job_id"])
+            stored = client.get("/memories", params={"user_id": user}).json()["results"]
+    finally:
+        standin.control(models=list(DEFAULT_MODELS))
+
+    assert job["status"] == "SUCCEEDED", job
+    assert job["model"] == fallback
+    assert [memory["memory"] for memory in stored] == ["I keep bees on the roof"]
