@@ -1,4 +1,4 @@
-"""Applies migrations/NNNN_name.sql in order, once, under an advisory lock; refuses edited files."""
+"""Applies app/migrations/NNNN_name.sql in order, once, under an advisory lock; refuses edited files."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 
 import psycopg
 from psycopg import AsyncConnection
 
 logger = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS_PACKAGE = "app.migrations"
 # A session-level advisory lock: Postgres releases it by itself when the holder's connection dies.
 ADVISORY_LOCK_KEY = 0x6D656D30_66697864
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -42,9 +43,11 @@ class Migration:
         return self.text.replace("{collection}", collection).replace("{dims}", str(int(dims)))
 
 
-def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+def load_migrations(directory: Traversable | None = None) -> list[Migration]:
+    """The package's migrations (read as package data, so an installed copy has them), or `directory`'s."""
+    source = resources.files(MIGRATIONS_PACKAGE) if directory is None else directory
     migrations: dict[int, Migration] = {}
-    for path in sorted(directory.glob("*.sql")):
+    for path in sorted((entry for entry in source.iterdir() if entry.name.endswith(".sql")), key=lambda e: e.name):
         match = _FILE_NAME.match(path.name)
         if match is None:
             raise MigrationError(f"{path.name}: migration files are named NNNN_lowercase_name.sql")
@@ -65,7 +68,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 
 
-async def migrate(conninfo: str, *, collection: str, dims: int, directory: Path = MIGRATIONS_DIR) -> list[int]:
+async def migrate(conninfo: str, *, collection: str, dims: int, directory: Traversable | None = None) -> list[int]:
     """Apply every pending migration; return the versions this call applied."""
     migrations = load_migrations(directory)
     applied_now: list[int] = []

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from uuid import UUID
 
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection
 
-from app.db.queries import parse_named_queries
+from app.db.queries import Queries
 from app.idempotency.schemas import StoredResponse
 
-QUERIES_FILE = Path(__file__).with_name("queries.sql")
 IN_FLIGHT = "in_flight"
 COMPLETED = "completed"
 
@@ -39,8 +37,7 @@ class KeyRecord:
 
 class IdempotencyRepository:
     def __init__(self) -> None:
-        raw = parse_named_queries(QUERIES_FILE.read_text(encoding="utf-8"))
-        self.q = {name: sql.SQL(text) for name, text in raw.items()}
+        self.q = Queries.load("app.idempotency")
 
     async def claim(self, conn: AsyncConnection, claim: Claim, *, lease_s: float, ttl_s: float) -> bool:
         params = {**claim.params(), "fingerprint": claim.fingerprint, "lease_s": lease_s, "ttl_s": ttl_s}

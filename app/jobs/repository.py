@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -13,7 +12,6 @@ from psycopg.types.json import Jsonb
 
 from app.db.queries import Queries
 
-QUERIES_FILE = Path(__file__).with_name("queries.sql")
 NOTIFY_CHANNEL = "mem0_jobs"
 
 
@@ -47,7 +45,7 @@ def backoff_delay_s(attempts: int, base_s: float, cap_s: float = 300.0, rng: ran
 
 class JobRepository:
     def __init__(self, *, collection: str) -> None:
-        self.q = Queries(QUERIES_FILE, collection=collection)
+        self.q = Queries.load("app.jobs", collection=collection)
 
     async def insert(self, conn: AsyncConnection[Any], request: dict[str, Any], max_attempts: int) -> int:
         cur = await conn.execute(self.q["insert_job"], {"request": Jsonb(request), "max_attempts": max_attempts})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -15,7 +14,6 @@ from psycopg.types.json import Jsonb
 from app.db.queries import Queries
 from app.errors import InvalidInput
 
-QUERIES_FILE = Path(__file__).with_name("queries.sql")
 _COMPARISONS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
@@ -134,7 +132,7 @@ def _as_text(value: Any) -> str:
 
 class MemoryRepository:
     def __init__(self, collection: str) -> None:
-        self.q = Queries(QUERIES_FILE, collection=collection)
+        self.q = Queries.load("app.memories", collection=collection)
 
     def _with_where(self, name: str, where: Where) -> sql.Composed:
         return self.q[name].format(where=where.clause())

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -21,8 +20,6 @@ from app.telemetry.backlog import Backlog, Event
 from app.telemetry.breaker import CircuitBreaker
 
 logger = logging.getLogger(__name__)
-
-QUERIES = Queries(Path(__file__).with_name("queries.sql"), collection="")
 
 
 class Telemetry:
@@ -44,6 +41,7 @@ class Telemetry:
         self.batch_size = batch_size
         self.interval_s = interval_s
         self.statement_timeout_ms = statement_timeout_ms
+        self.queries = Queries.load("app.telemetry")
         self._flusher = PeriodicTask("telemetry-flusher", interval_s, self.flush)
         metrics.telemetry_backlog.set_function(lambda: len(self.backlog))
         metrics.telemetry_breaker.set_function(lambda: int(self.breaker.state))
@@ -90,7 +88,7 @@ class Telemetry:
                 (timeout, timeout),
             )
             await conn.execute(
-                QUERIES["insert_events"],
+                self.queries["insert_events"],
                 {
                     "ids": [uuid.UUID(event.id) for event in batch],
                     "kinds": [event.kind for event in batch],

@@ -5,12 +5,15 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from importlib import resources
 
 import psycopg
 import pytest
 
 from app.db.migrator import MigrationError, load_migrations, migrate
 from tests.support.server_process import REPO_ROOT, clean_environment
+
+MIGRATIONS_SOURCE = resources.files("app.migrations")
 
 
 def test_ten_processes_migrating_one_empty_database_at_once_all_succeed_once(fresh_db):
@@ -38,7 +41,7 @@ def test_ten_processes_migrating_one_empty_database_at_once_all_succeed_once(fre
 
 async def test_an_edited_applied_migration_is_refused(fresh_db, tmp_path):
     directory = tmp_path / "migrations"
-    shutil.copytree(REPO_ROOT / "migrations", directory)
+    shutil.copytree(MIGRATIONS_SOURCE, directory, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     await migrate(fresh_db, collection="memories", dims=8, directory=directory)
     first = sorted(directory.glob("*.sql"))[0]
     first.write_text(first.read_text() + "\n-- an innocent-looking edit\n")
@@ -49,7 +52,7 @@ async def test_an_edited_applied_migration_is_refused(fresh_db, tmp_path):
 
 async def test_a_new_migration_file_is_applied_on_the_next_run(fresh_db, tmp_path):
     directory = tmp_path / "migrations"
-    shutil.copytree(REPO_ROOT / "migrations", directory)
+    shutil.copytree(MIGRATIONS_SOURCE, directory, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     await migrate(fresh_db, collection="memories", dims=8, directory=directory)
     (directory / "9999_extra.sql").write_text("CREATE TABLE extra_table (id int);")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from app.db.migrator import load_migrations
-from app.db.queries import parse_named_queries
+from app.db.queries import Queries, parse_named_queries, read_queries_file
 from app.errors import InvalidInput
-from app.memories.repository import QUERIES_FILE, MemoryRepository, scope_where
+from app.memories.repository import MemoryRepository, scope_where
 
 
 def test_named_queries_are_split_by_name_lines():
@@ -27,7 +27,12 @@ def test_every_memories_query_loads_with_the_collection_bound():
     text = repository.q["get_memory"].as_string()
 
     assert text == 'SELECT id, payload FROM "my_memories" WHERE id = %(id)s'
-    assert "{collection}" in QUERIES_FILE.read_text()
+    assert "{collection}" in read_queries_file("app.memories")
+
+
+def test_queries_that_name_the_collection_need_one():
+    with pytest.raises(ValueError, match="pass collection="):
+        Queries.load("app.memories")
 
 
 def test_scope_values_become_placeholders_and_keys_quoted_literals():
