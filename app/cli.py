@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import sys
 
 import uvicorn
+from fastapi import FastAPI
+from starlette.types import Message, Receive, Scope, Send
 
 from app.checks import run_checks
 from app.config import ConfigError, Settings, load_settings
@@ -20,6 +23,8 @@ from app.main import create_app
 EXIT_CONFIG = 2
 EXIT_STARTUP = 1
 
+logger = logging.getLogger(__name__)
+
 
 def _settings_or_exit() -> Settings:
     try:
@@ -29,12 +34,33 @@ def _settings_or_exit() -> Settings:
         raise SystemExit(EXIT_CONFIG) from None
 
 
+class QuietExpectedStartupFailure:
+    """Starlette reports a failed startup with its traceback and uvicorn logs it at ERROR; for an expected failure
+    (a StartupError, whose message names the cause and the fix) that is 30 lines of noise, kept at DEBUG only."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_quietly(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed" and hasattr(self.app.state, "startup_error"):
+                logger.debug("startup failed:\n%s", message.get("message", ""))
+                message = {**message, "message": ""}
+            await send(message)
+
+        await self.app(scope, receive, send_quietly)
+
+
 def serve(settings: Settings) -> int:
     app = create_app(settings, install_egress_guard(settings))
     # loop/http "auto" pick uvloop and httptools (both pinned); Server.run() applies the loop choice,
     # which a bare asyncio.run(server.serve()) would silently skip.
     config = uvicorn.Config(
-        app,
+        QuietExpectedStartupFailure(app),
         host=settings.host,
         port=settings.port,
         log_config=None,

@@ -81,6 +81,19 @@ def test_an_unreachable_ollama_stops_the_server(fresh_db):
 
     assert code == 1
     assert "Ollama is unreachable" in output and "OLLAMA_BASE_URL" in output
+    # An expected failure ends with its one line, and no traceback anywhere (that is for DEBUG).
+    assert output.splitlines()[-1].startswith("startup failed: [FAIL] ollama: Ollama is unreachable")
+    assert "Traceback" not in output
+
+
+def test_debug_logging_shows_the_startup_failure_traceback(fresh_db):
+    env = {"DATABASE_URL": fresh_db, "OLLAMA_BASE_URL": f"http://127.0.0.1:{free_port()}", "MEM0_LOG_LEVEL": "DEBUG"}
+
+    code, output = _start_and_fail(env)
+
+    assert code == 1
+    assert "Traceback" in output and "StartupError" in output
+    assert output.splitlines()[-1].startswith("startup failed: [FAIL] ollama")
 
 
 def test_a_missing_model_stops_the_server(fresh_db, standin):
