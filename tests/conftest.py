@@ -1,24 +1,82 @@
-"""Shared fixtures: one real Postgres and one Ollama stand-in per session, fresh databases per module."""
+"""Shared fixtures: one real Postgres and one Ollama stand-in per session, fresh databases per module.
+
+Two tiers: the in-process app (`app_server`, `app_api`, `app_client`) answers plain request/response tests; tests
+that start processes (servers via `server`/`api`/ServerProcess, stand-ins, subprocesses) are marked `slow`
+automatically. `make test-fast` runs everything not slow. Whatever the tests start must stop before the run ends.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.support.postgres import admin_uri, create_database
+from tests.support.inprocess import InProcessServer
+from tests.support.postgres import create_database, running_postgres
+from tests.support.processes import ProcessStarts, describe, kill, leftover_processes, starts_processes
 from tests.support.server_process import ServerProcess
 from tests.support.standin_process import OllamaStandin
 
 DIMS = 768
+# Started once per session and shared by every tier, so they do not make a test slow.
+SHARED_FIXTURES = frozenset({"pg_admin", "standin_session"})
+
+process_starts = ProcessStarts()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    process_starts.install()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if isinstance(item, pytest.Function) and not item.get_closest_marker("slow") and _starts_processes(item):
+            item.add_marker(pytest.mark.slow)
+
+
+def _starts_processes(item: pytest.Function) -> bool:
+    fixtures = [
+        definition.func
+        for name, definitions in item._fixtureinfo.name2fixturedefs.items()
+        if name not in SHARED_FIXTURES
+        for definition in definitions
+    ]
+    return starts_processes([item.function, *fixtures])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    before = process_starts.count
+    result = yield
+    if process_starts.count > before and not item.get_closest_marker("slow"):
+        pytest.fail(
+            "this test started a process but is not marked slow, so `make test-fast` would run it: "
+            "mark it @pytest.mark.slow (it was not recognised as starting one: see tests/support/processes.py)",
+            pytrace=False,
+        )
+    return result
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_outlives_the_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Torn down after every other session fixture (autouse fixtures are set up first): fails the run, naming
+    them, if any process the tests started is still running, and kills it."""
+    yield
+    leftovers = leftover_processes(tmp_path_factory.getbasetemp())
+    if leftovers:
+        names = describe(leftovers)
+        kill(leftovers)
+        pytest.fail(f"processes started by the tests outlived them (now killed):\n{names}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
-def pg_admin(tmp_path_factory: pytest.TempPathFactory) -> str:
+def pg_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("xdg")))
-    return admin_uri(tmp_path_factory.mktemp("postgres"))
+    with running_postgres(tmp_path_factory.mktemp("postgres")) as uri:
+        yield uri
 
 
 @pytest.fixture
@@ -63,8 +121,29 @@ def server(module_db: str, standin_session: OllamaStandin) -> Iterator[ServerPro
 
 
 @pytest.fixture
-def api(server: ServerProcess, standin: OllamaStandin) -> Iterator[object]:
+def api(server: ServerProcess, standin: OllamaStandin) -> Iterator[httpx.Client]:
     with server.client() as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def app_server(module_db: str, standin_session: OllamaStandin) -> Iterator[InProcessServer]:
+    """The in-process twin of `server`: the same app and settings on the module's own database, no process."""
+    with InProcessServer(server_env(module_db, standin_session, MEM0_ALLOW_RESET="true")) as app_server:
+        yield app_server
+
+
+@pytest.fixture
+def app_api(app_server: InProcessServer, standin: OllamaStandin) -> Iterator[httpx.Client]:
+    """A sync client of the in-process app, for tests written like the `api` ones."""
+    with app_server.client() as client:
+        yield client
+
+
+@pytest.fixture
+async def app_client(app_server: InProcessServer, standin: OllamaStandin) -> AsyncIterator[httpx.AsyncClient]:
+    """An async client of the in-process app (httpx.ASGITransport on the app's own loop)."""
+    async with app_server.async_client() as client:
         yield client
 
 

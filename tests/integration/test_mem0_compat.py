@@ -35,7 +35,7 @@ def mem0_memory(module_db, standin_session, tmp_path):
     memory.vector_store.connection_pool.close()
 
 
-def test_rows_written_by_mem0_are_listed_and_searched_here(api, mem0_memory):
+def test_rows_written_by_mem0_are_listed_and_searched_here(app_api, mem0_memory):
     messages = [
         {"role": "user", "content": "I am allergic to peanuts"},
         {"role": "user", "content": "I drive a red bike"},
@@ -43,8 +43,8 @@ def test_rows_written_by_mem0_are_listed_and_searched_here(api, mem0_memory):
     added = mem0_memory.add(messages, user_id="from-mem0", infer=False, metadata={"source": "upstream"})
     upstream_ids = {r["id"] for r in added["results"]}
 
-    listed = api.get("/memories", params={"user_id": "from-mem0"}).json()["results"]
-    found = api.post("/search", json={"query": "peanuts allergy", "user_id": "from-mem0"}).json()["results"]
+    listed = app_api.get("/memories", params={"user_id": "from-mem0"}).json()["results"]
+    found = app_api.post("/search", json={"query": "peanuts allergy", "user_id": "from-mem0"}).json()["results"]
 
     assert {m["id"] for m in listed} == upstream_ids
     assert {m["metadata"]["source"] for m in listed} == {"upstream"}
@@ -52,14 +52,14 @@ def test_rows_written_by_mem0_are_listed_and_searched_here(api, mem0_memory):
     assert {m["id"] for m in found} == upstream_ids
 
 
-def test_rows_written_here_are_read_by_mem0(api, mem0_memory):
+def test_rows_written_here_are_read_by_mem0(app_api, mem0_memory):
     body = {
         "messages": [{"role": "user", "content": "My sister lives in Lisbon", "name": "sam"}],
         "user_id": "from-server",
         "metadata": {"source": "fixed"},
         "infer": False,
     }
-    [created] = api.post("/memories", json=body).json()["results"]
+    [created] = app_api.post("/memories", json=body).json()["results"]
 
     fetched = mem0_memory.get(created["id"])
     listed = mem0_memory.get_all(filters={"user_id": "from-server"})["results"]

@@ -8,7 +8,7 @@ import time
 import psycopg
 
 from tests.conftest import server_env
-from tests.support.server_process import ServerProcess
+from tests.support.inprocess import InProcessServer
 
 FACTS = [
     "I play the cello every evening",
@@ -50,7 +50,7 @@ def _wait_for_events(database: str, count: int) -> list[bool]:
 
 
 def test_a_scope_over_the_exact_limit_takes_the_index_query_with_the_same_answers(fresh_db, standin):
-    with ServerProcess(server_env(fresh_db, standin, **FAST_TELEMETRY)) as server, server.client() as client:
+    with InProcessServer(server_env(fresh_db, standin, **FAST_TELEMETRY)) as app, app.client() as client:
         for fact in FACTS:
             client.post(
                 "/memories",
@@ -60,7 +60,7 @@ def test_a_scope_over_the_exact_limit_takes_the_index_query_with_the_same_answer
         assert _wait_for_events(fresh_db, len(QUERIES)) == [True] * len(QUERIES)
 
     env = server_env(fresh_db, standin, MEM0_EXACT_SEARCH_MAX_ROWS="3", MEM0_SCOPE_SIZE_TTL_S="0", **FAST_TELEMETRY)
-    with ServerProcess(env) as server, server.client() as client:
+    with InProcessServer(env) as app, app.client() as client:
         indexed = _answers(client)
         assert _wait_for_events(fresh_db, 2 * len(QUERIES))[len(QUERIES) :] == [False] * len(QUERIES)
 

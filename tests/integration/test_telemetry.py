@@ -9,7 +9,7 @@ import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import server_env
-from tests.support.server_process import ServerProcess
+from tests.support.inprocess import InProcessServer
 
 FAST_TELEMETRY = {
     "MEM0_TELEMETRY_FLUSH_INTERVAL_S": "0.1",
@@ -63,7 +63,7 @@ def _stored(database: str, kind: str | None = None) -> int:
 
 
 def test_an_outage_of_the_telemetry_table_loses_no_write_and_no_event(fresh_db, standin):
-    with ServerProcess(server_env(fresh_db, standin, **FAST_TELEMETRY)) as server, server.client() as client:
+    with InProcessServer(server_env(fresh_db, standin, **FAST_TELEMETRY)) as app, app.client() as client:
         statuses = _write_during_outage(fresh_db, client, 50)
         settled = _wait_for(
             client, lambda v: v["mem0_telemetry_backlog"] == 0 and v["mem0_telemetry_breaker_state"] == 0
@@ -78,7 +78,7 @@ def test_an_outage_of_the_telemetry_table_loses_no_write_and_no_event(fresh_db, 
 
 def test_a_backlog_too_small_for_the_outage_counts_exactly_what_it_dropped(fresh_db, standin):
     small = {**FAST_TELEMETRY, "MEM0_TELEMETRY_QUEUE_MAX": "5", "MEM0_TELEMETRY_SPILL_MAX": "10"}
-    with ServerProcess(server_env(fresh_db, standin, **small)) as server, server.client() as client:
+    with InProcessServer(server_env(fresh_db, standin, **small)) as app, app.client() as client:
         statuses = _write_during_outage(fresh_db, client, 30)
         settled = _wait_for(
             client, lambda v: v["mem0_telemetry_backlog"] == 0 and v["mem0_telemetry_breaker_state"] == 0
@@ -94,7 +94,7 @@ def test_a_backlog_too_small_for_the_outage_counts_exactly_what_it_dropped(fresh
 
 
 def test_every_ollama_call_is_an_event_with_its_operation_model_duration_and_tokens(fresh_db, standin):
-    with ServerProcess(server_env(fresh_db, standin, **FAST_TELEMETRY)) as server, server.client() as client:
+    with InProcessServer(server_env(fresh_db, standin, **FAST_TELEMETRY)) as app, app.client() as client:
         client.post(
             "/memories",
             json={"messages": [{"role": "user", "content": "I keep bees"}], "user_id": "tok", "infer": False},

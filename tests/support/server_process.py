@@ -96,7 +96,12 @@ class ServerProcess:
                 self.kill()
 
     def __enter__(self) -> ServerProcess:
-        return self.start().wait_ready()
+        self.start()
+        try:
+            return self.wait_ready()
+        except BaseException:
+            self.stop()  # __exit__ does not run when __enter__ raises
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
