@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     startup_backoff_s: float = Field(0.5, ge=0, validation_alias=AliasChoices("MEM0_STARTUP_BACKOFF_S"))
     allow_openai_env: bool = Field(False, validation_alias=AliasChoices("MEM0_ALLOW_OPENAI_ENV"))
     warmup: bool = Field(True, validation_alias=AliasChoices("MEM0_WARMUP"))
+    # /ready trusts the latest embed call's outcome this long; when it is older, /ready probes the embedder.
+    ready_embed_max_age_s: float = Field(10.0, gt=0, validation_alias=AliasChoices("MEM0_READY_EMBED_MAX_AGE_S"))
 
     # Request limits.
     max_message_chars: int = Field(20_000, ge=1, validation_alias=AliasChoices("MEM0_MAX_MESSAGE_CHARS"))

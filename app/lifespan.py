@@ -30,6 +30,7 @@ from app.memories.repository import MemoryRepository
 from app.memories.service import MemoryService
 from app.metrics import Metrics
 from app.state import AppState, Readiness
+from app.system.embedder_health import EmbedderHealth
 from app.telemetry.backlog import Backlog
 from app.telemetry.breaker import CircuitBreaker
 from app.telemetry.service import Telemetry
@@ -65,36 +66,38 @@ async def resolve_conninfo(settings: Settings) -> str:
     return settings.conninfo(uri)
 
 
-async def warm_up(settings: Settings, ollama: OllamaClient, readiness: Readiness, metrics: Metrics) -> None:
-    """Load both models before readiness so the first real request does not pay the load time."""
+async def warm_up(settings: Settings, ollama: OllamaClient, metrics: Metrics) -> float:
+    """Load both models before readiness so the first real request does not pay the load time; the seconds taken."""
     started = time.perf_counter()
     try:
         metrics.embedding_dims.labels("embedder").set(await ollama.probe_dims(settings.embedder_model, "warm-up"))
         await ollama.load_llm(settings.llm_model)
     except AppError as error:
         raise StartupError(f"warm-up failed: {error.message}") from None
-    readiness.warmup_seconds = round(time.perf_counter() - started, 3)
-    readiness.warmed_up = True
-    metrics.warmup_seconds.set(readiness.warmup_seconds)
+    seconds = round(time.perf_counter() - started, 3)
+    metrics.warmup_seconds.set(seconds)
     logger.info(
         "models warmed up",
-        extra={
-            "warmup_seconds": readiness.warmup_seconds,
-            "llm": settings.llm_model,
-            "embedder": settings.embedder_model,
-        },
+        extra={"warmup_seconds": seconds, "llm": settings.llm_model, "embedder": settings.embedder_model},
     )
+    return seconds
 
 
-def observe_ollama(metrics: Metrics, telemetry: list[Telemetry]) -> CallObserver:
-    """Metrics for every Ollama call, and a telemetry event once telemetry exists (it needs the pool)."""
+def observe_ollama(metrics: Metrics, telemetry: list[Telemetry], embedder: EmbedderHealth) -> CallObserver:
+    """Metrics for every Ollama call, the embedder's health for /ready, and a telemetry event once telemetry
+    exists (it needs the pool)."""
 
-    def observe(operation: str, model: str, seconds: float, succeeded: bool, tokens: int | None) -> None:
+    def observe(operation: str, model: str, seconds: float, failure: BaseException | None, tokens: int | None) -> None:
         metrics.ollama_latency.labels(operation, model).observe(seconds)
-        if not succeeded:
+        if failure is not None:
             metrics.ollama_errors.labels(operation, model).inc()
+        if operation == "embed" and (failure is None or isinstance(failure, AppError)):
+            # A cancelled call (its caller went away) says nothing about the embedder.
+            embedder.record(None if failure is None else failure.message)
         for sink in telemetry:
-            sink.emit("ollama.call", op=operation, model=model, seconds=round(seconds, 4), ok=succeeded, tokens=tokens)
+            sink.emit(
+                "ollama.call", op=operation, model=model, seconds=round(seconds, 4), ok=failure is None, tokens=tokens
+            )
 
     return observe
 
@@ -141,7 +144,8 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
     conninfo = await resolve_conninfo(settings)
     ollama = build_ollama_client(settings)
     telemetry_sink: list[Telemetry] = []
-    ollama.observer = observe_ollama(metrics, telemetry_sink)
+    readiness = Readiness(EmbedderHealth(max_age_s=settings.ready_embed_max_age_s))
+    ollama.observer = observe_ollama(metrics, telemetry_sink, readiness.embedder)
     try:
         report = await run_checks(settings, conninfo, ollama, allow_pull=settings.ollama_pull_missing)
         if not report.ok:
@@ -150,11 +154,8 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
             await migrate(conninfo, collection=settings.collection_name, dims=settings.embedding_dims)
         except MigrationError as error:
             raise StartupError(f"migrations: {error}") from None
-        readiness = Readiness(migrated=True, checks_passed=True)
         if settings.warmup:
-            await warm_up(settings, ollama, readiness, metrics)
-        else:
-            readiness.warmed_up = True
+            readiness.warmup_seconds = await warm_up(settings, ollama, metrics)
         pool = await open_pool(
             conninfo,
             min_size=settings.pool_min_size,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from psycopg_pool import AsyncConnectionPool
 
@@ -14,16 +14,16 @@ from app.jobs.worker import JobWorkers
 from app.llm.client import OllamaClient
 from app.memories.service import MemoryService
 from app.metrics import Metrics
+from app.system.embedder_health import EmbedderHealth
 from app.telemetry.service import Telemetry
 
 
 @dataclass
 class Readiness:
-    migrated: bool = False
-    checks_passed: bool = False
-    warmed_up: bool = False
+    """What /ready knows beyond its live pings (a server that failed its checks or warm-up never starts)."""
+
+    embedder: EmbedderHealth
     warmup_seconds: float | None = None
-    problems: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -25,8 +25,9 @@ from app.llm.batcher import EmbedBatcher
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-# (operation, model, seconds, succeeded, tokens Ollama reported: prompt plus generated, None if it gave none)
-CallObserver = Callable[[str, str, float, bool, int | None], None]
+# (operation, model, seconds, the exception that ended the call or None on success,
+#  tokens Ollama reported: prompt plus generated, None if it gave none)
+CallObserver = Callable[[str, str, float, BaseException | None, int | None], None]
 
 
 def _tokens(response: object) -> int | None:
@@ -78,15 +79,17 @@ class OllamaClient:
     async def _call(self, operation: str, timeout_s: float, call: Callable[[], Awaitable[T]], model: str = "") -> T:
         started = time.perf_counter()
         result: T | None = None
-        succeeded = False
+        failure: BaseException | None = None
         try:
             async with self._translated_errors(operation, timeout_s), asyncio.timeout(timeout_s):
                 result = await call()
-            succeeded = True
             return result
+        except BaseException as error:  # recorded and re-raised: an AppError, or a cancellation by the caller
+            failure = error
+            raise
         finally:
             if self.observer is not None:
-                self.observer(operation, model, time.perf_counter() - started, succeeded, _tokens(result))
+                self.observer(operation, model, time.perf_counter() - started, failure, _tokens(result))
 
     @asynccontextmanager
     async def _translated_errors(self, operation: str, timeout_s: float) -> AsyncIterator[None]:
@@ -137,10 +140,10 @@ class OllamaClient:
             raise UpstreamError(f"Ollama embed returned {len(vectors)} vectors for {len(texts)} inputs")
         return vectors
 
-    async def probe_dims(self, model: str, text: str = "dimension probe") -> int:
+    async def probe_dims(self, model: str, text: str = "dimension probe", timeout_s: float | None = None) -> int:
         response = await self._call(
             "embed",
-            self.embed_timeout_s,
+            timeout_s or self.embed_timeout_s,
             lambda: self._client.embed(model=model, input=[text], keep_alive=self.keep_alive),
             model,
         )

@@ -31,21 +31,19 @@ async def health(guard: EgressGuardDep) -> dict[str, Any]:
 
 @router.get("/ready", summary="Readiness", responses={503: {"description": "Not ready; `reasons` says why."}})
 async def ready(state: StateDep) -> JSONResponse:
-    """200 only when the database and Ollama answer now and startup validation and warm-up succeeded."""
-    readiness = state.readiness
-    reasons = list(readiness.problems)
-    if not readiness.checks_passed:
-        reasons.append("startup checks have not passed")
-    if not readiness.warmed_up:
-        reasons.append("models are not warmed up")
-    database, ollama = await asyncio.gather(_ping_database(state), _ping_ollama(state))
-    reasons += [problem for problem in (database, ollama) if problem]
+    """200 only when the database and Ollama answer now and embeddings work (see MEM0_READY_EMBED_MAX_AGE_S)."""
+    reasons = []
+    database, ollama, embedder = await asyncio.gather(
+        _ping_database(state), _ping_ollama(state), state.readiness.embedder.problem(lambda: _probe_embedder(state))
+    )
+    reasons += [problem for problem in (database, ollama, embedder) if problem]
     body: dict[str, Any] = {
         "status": "ready" if not reasons else "not_ready",
         "database": database or "ok",
         "ollama": ollama or "ok",
+        "embedder": embedder or "ok",
         "embedding_dims": state.settings.embedding_dims,
-        "warmup_seconds": readiness.warmup_seconds,
+        "warmup_seconds": state.readiness.warmup_seconds,
         "llm_model": state.workers.models.fallback if state.workers.models.on_fallback else state.settings.llm_model,
         "llm_on_fallback": state.workers.models.on_fallback,
     }
@@ -71,6 +69,10 @@ async def _ping_ollama(state: StateDep) -> str | None:
     except AppError as error:
         return error.message
     return None
+
+
+async def _probe_embedder(state: StateDep) -> None:
+    await state.ollama.probe_dims(state.settings.embedder_model, "readiness probe", READY_PROBE_TIMEOUT_S)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
