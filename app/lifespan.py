@@ -103,7 +103,7 @@ def observe_ollama(metrics: Metrics, telemetry: list[Telemetry], embedder: Embed
 
 
 def build_telemetry(settings: Settings, pool: AsyncConnectionPool, metrics: Metrics) -> Telemetry:
-    spill_path = settings.data_dir.expanduser().resolve() / f"telemetry-backlog-{settings.port}.jsonl"
+    spill_path = settings.data_dir.expanduser().resolve() / f"telemetry-backlog-{settings.port}.sqlite3"
     spill_path.parent.mkdir(parents=True, exist_ok=True)
     backlog = Backlog(
         settings.telemetry_queue_max, spill_path, settings.telemetry_spill_max, metrics.telemetry_dropped.inc
@@ -117,6 +117,7 @@ def build_telemetry(settings: Settings, pool: AsyncConnectionPool, metrics: Metr
         batch_size=settings.telemetry_batch_size,
         interval_s=settings.telemetry_flush_interval_s,
         statement_timeout_ms=settings.telemetry_timeout_ms,
+        retention_s=settings.telemetry_retention_s,
     )
 
 

@@ -21,6 +21,9 @@ from app.telemetry.breaker import CircuitBreaker
 
 logger = logging.getLogger(__name__)
 
+RETENTION_BATCH = 1000  # rows per DELETE, so pruning a large backlog of old events never holds locks for long
+RETENTION_INTERVAL_S = 600.0
+
 
 class Telemetry:
     def __init__(
@@ -33,6 +36,7 @@ class Telemetry:
         batch_size: int,
         interval_s: float,
         statement_timeout_ms: int,
+        retention_s: float,
     ) -> None:
         self.pool = pool
         self.backlog = backlog
@@ -41,8 +45,10 @@ class Telemetry:
         self.batch_size = batch_size
         self.interval_s = interval_s
         self.statement_timeout_ms = statement_timeout_ms
+        self.retention_s = retention_s
         self.queries = Queries.load("app.telemetry")
         self._flusher = PeriodicTask("telemetry-flusher", interval_s, self.flush)
+        self._pruner = PeriodicTask("telemetry-pruner", RETENTION_INTERVAL_S, self.delete_expired)
         metrics.telemetry_backlog.set_function(lambda: len(self.backlog))
         metrics.telemetry_breaker.set_function(lambda: int(self.breaker.state))
 
@@ -97,14 +103,29 @@ class Telemetry:
                 },
             )
 
+    async def delete_expired(self) -> int:
+        """Delete the events older than the retention, one batch per statement; returns how many."""
+        deleted = 0
+        while True:
+            async with self.pool.connection() as conn:
+                cursor = await conn.execute(
+                    self.queries["delete_expired_events"], {"retention_s": self.retention_s, "batch": RETENTION_BATCH}
+                )
+            deleted += cursor.rowcount
+            if cursor.rowcount < RETENTION_BATCH:
+                return deleted
+
     def start(self) -> None:
         self._flusher.start()
+        self._pruner.start()
 
     async def stop(self) -> None:
+        await self._pruner.stop()
         await self._flusher.stop()
         with contextlib.suppress(psycopg.Error, PoolTimeout, OSError):
             await self.flush()
-        if self.backlog.spill_path is not None and self.backlog.memory:
+        if self.backlog.spill is not None and self.backlog.memory:
             # Whatever could not be stored survives the restart in the spill file.
             self.backlog.memory_max = 0
             await asyncio.to_thread(self.backlog.write_spill, self.backlog.take_overflow())
+        self.backlog.close()

@@ -12,7 +12,7 @@ def _event(n: int) -> Event:
 
 def test_spilled_events_come_back_before_newer_ones_in_order(tmp_path):
     drops: list[int] = []
-    backlog = Backlog(4, tmp_path / "spill.jsonl", 100, drops.append)
+    backlog = Backlog(4, tmp_path / "spill.sqlite3", 100, drops.append)
     for n in range(8):
         backlog.append(_event(n))
     backlog.write_spill(backlog.take_overflow())
@@ -29,7 +29,7 @@ def test_spilled_events_come_back_before_newer_ones_in_order(tmp_path):
 
 def test_a_full_backlog_drops_the_oldest_and_counts_them(tmp_path):
     drops: list[int] = []
-    backlog = Backlog(2, tmp_path / "spill.jsonl", 3, drops.append)
+    backlog = Backlog(2, tmp_path / "spill.sqlite3", 3, drops.append)
     for n in range(5):
         backlog.append(_event(n))  # memory holds 2 x 2 until the flusher spills: event 0 is dropped
     backlog.write_spill(backlog.take_overflow())  # events 1, 2 to the file
@@ -43,14 +43,16 @@ def test_a_full_backlog_drops_the_oldest_and_counts_them(tmp_path):
 
 
 def test_the_spill_file_survives_a_restart(tmp_path):
-    first = Backlog(2, tmp_path / "spill.jsonl", 10, lambda n: None)
+    first = Backlog(2, tmp_path / "spill.sqlite3", 10, lambda n: None)
     for n in range(4):
         first.append(_event(n))
     first.write_spill(first.take_overflow())
 
-    again = Backlog(2, tmp_path / "spill.jsonl", 10, lambda n: None)
+    again = Backlog(2, tmp_path / "spill.sqlite3", 10, lambda n: None)
 
     assert again.spilled == 2 and [e.attributes["n"] for e in again.read_spilled(5)] == [0, 1]
+    first.close()
+    again.close()
 
 
 def test_the_breaker_opens_after_n_failures_and_probes_after_the_cooldown():
@@ -73,3 +75,12 @@ def test_an_open_breaker_refuses_until_the_cooldown():
     breaker.record_failure()
 
     assert not breaker.allow()
+
+
+def test_a_backlog_that_never_spills_leaves_no_file(tmp_path):
+    backlog = Backlog(4, tmp_path / "spill.sqlite3", 10, lambda n: None)
+    for n in range(4):
+        backlog.append(_event(n))
+
+    assert backlog.read_spilled(10) == [] and len(backlog) == 4
+    assert not (tmp_path / "spill.sqlite3").exists()
