@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     max_messages: int = Field(50, ge=1, validation_alias=AliasChoices("MEM0_MAX_MESSAGES"))
     max_top_k: int = Field(100, ge=1, validation_alias=AliasChoices("MEM0_MAX_TOP_K"))
     max_list_limit: int = Field(1000, ge=1, validation_alias=AliasChoices("MEM0_MAX_LIST_LIMIT"))
+    # Refused with 413 before the body is parsed: counted as it streams in, not only from Content-Length.
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, validation_alias=AliasChoices("MEM0_MAX_BODY_BYTES"))
+    # A write's metadata is copied into every memory it stores (mem0's layout): its size times the rows is capped.
+    max_write_metadata_bytes: int = Field(
+        1024 * 1024, ge=1, validation_alias=AliasChoices("MEM0_MAX_WRITE_METADATA_BYTES")
+    )
     exact_search_max_rows: int = Field(10_000, ge=0, validation_alias=AliasChoices("MEM0_EXACT_SEARCH_MAX_ROWS"))
     scope_size_ttl_s: float = Field(30.0, ge=0, validation_alias=AliasChoices("MEM0_SCOPE_SIZE_TTL_S"))
     embed_cache_size: int = Field(1024, ge=0, validation_alias=AliasChoices("MEM0_EMBED_CACHE_SIZE"))

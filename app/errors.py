@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
 logger = logging.getLogger(__name__)
 
@@ -154,11 +156,36 @@ async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     codes = {404: "not_found", 405: "method_not_allowed"}
     headers: dict[str, Any] = dict(exc.headers or {})
-    return error_response(request, exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail), headers)
+    message = str(exc.detail)
+    if exc.status_code == 405:
+        # Starlette's Allow names only the first route matching the path; several routes may share it.
+        headers["Allow"] = allowed_methods(request)
+        message = f"{request.method} is not allowed here; use {headers['Allow']}"
+    return error_response(request, exc.status_code, codes.get(exc.status_code, "http_error"), message, headers)
 
 
-async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error", extra={"request_id": request_id_of(request)})
+def allowed_methods(request: Request) -> str:
+    return ", ".join(sorted(_methods_matching(request.app.router.routes, request.scope)))
+
+
+def _methods_matching(routes: Sequence[BaseRoute], scope: Scope) -> set[str]:
+    methods: set[str] = set()
+    for route in routes:
+        if route.matches(scope)[0] is Match.NONE:
+            continue
+        # FastAPI wraps each included router; the app includes them without a prefix, so paths match unchanged.
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            methods |= _methods_matching(included.routes, scope)
+        else:
+            methods.update(getattr(route, "methods", None) or ())
+    return methods
+
+
+def internal_error_response(request: Request) -> JSONResponse:
+    """The answer to an exception no handler knows. Sent by RequestContextMiddleware, which does not re-raise
+    (Starlette's ServerErrorMiddleware would, and uvicorn then drops the keep-alive connection)."""
+    logger.exception("unhandled error")
     return error_response(
         request, 500, "internal_error", "the server failed unexpectedly; quote the request_id when reporting it"
     )
@@ -168,4 +195,3 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _handle_app_error)
     app.add_exception_handler(RequestValidationError, _handle_validation)
     app.add_exception_handler(StarletteHTTPException, _handle_http)
-    app.add_exception_handler(Exception, _handle_unexpected)

@@ -9,6 +9,7 @@ from app.egress import EgressGuard
 from app.errors import install_error_handlers
 from app.jobs.router import router as jobs_router
 from app.lifespan import build_lifespan
+from app.limits import RequestLimitsMiddleware
 from app.memories.router import router as memories_router
 from app.metrics import build_metrics, request_observer
 from app.middleware import RequestContextMiddleware
@@ -29,6 +30,8 @@ def create_app(settings: Settings, egress_guard: EgressGuard | None = None) -> F
         egress_guard.on_block = lambda host: metrics.blocked_egress.labels(host).inc()
         for host, count in egress_guard.blocked.items():
             metrics.blocked_egress.labels(host).inc(count)
+    # The last added runs first: the request id exists before a limit refuses anything.
+    app.add_middleware(RequestLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, observer=request_observer(metrics))
     install_error_handlers(app)
     app.include_router(system_router)

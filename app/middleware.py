@@ -1,5 +1,6 @@
-"""Request context as plain ASGI: a request id (X-Request-ID accepted and echoed), one access log line, and the
-finished request handed to an observer (the metrics)."""
+"""Request context as plain ASGI: a request id (X-Request-ID accepted and echoed), one access log line, the
+finished request handed to an observer (the metrics), and a JSON 500 for any exception no handler knew, answered
+here so the keep-alive connection survives it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import internal_error_response
 
 logger = logging.getLogger("app.access")
 
@@ -37,10 +41,12 @@ class RequestContextMiddleware:
         token = current_request_id.set(request_id)
         started = time.perf_counter()
         status = 500
+        responded = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
+                responded = True
                 status = int(message["status"])
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
@@ -49,6 +55,10 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            if responded:
+                raise  # half a response is out; only dropping the connection tells the client
+            await internal_error_response(Request(scope))(scope, receive, send_with_id)
         finally:
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")

@@ -32,8 +32,9 @@ def translate(error: psycopg.Error) -> AppError:
         return kind(message)
     if isinstance(error, pg.UniqueViolation):
         return Conflict(f"a row with this key already exists ({constraint or 'unique constraint'})")
-    if isinstance(error, pg.CharacterNotInRepertoire | pg.UntranslatableCharacter | pg.InvalidTextRepresentation):
-        return InvalidInput("the request holds text Postgres cannot store (for example a NUL character); remove it")
+    if isinstance(error, psycopg.DataError):
+        # SQLSTATE class 22 (and psycopg's own refusal of a NUL in text): a value in the request, not the database.
+        return InvalidInput(f"the database cannot store a value in this request ({_reason(error)}); change it")
     if isinstance(error, pg.OperationalError | pg.AdminShutdown | pg.QueryCanceled):
         return StorageUnavailable(f"the database is unavailable: {type(error).__name__}")
     logger.error("database error", extra={"sqlstate": error.sqlstate, "error_type": type(error).__name__})
@@ -46,6 +47,17 @@ async def storage_errors() -> AsyncIterator[None]:
     try:
         yield
     except PoolTimeout as error:
-        raise StorageUnavailable("no database connection became free in time; the server is overloaded") from error
+        # Every connection busy, or none could be opened: during an outage the pool keeps failing to reconnect.
+        raise StorageUnavailable(
+            "the database is unavailable: no connection could be obtained in time; retry later"
+        ) from error
     except psycopg.Error as error:
         raise translate(error) from error
+    except UnicodeEncodeError as error:
+        raise InvalidInput("the request holds text that is not valid Unicode (a lone surrogate); fix it") from error
+
+
+def _reason(error: psycopg.Error) -> str:
+    """Postgres's one-line reason (its detail lines, which may quote whole rows, left out)."""
+    primary = getattr(error.diag, "message_primary", None) or str(error).split("\n", 1)[0]
+    return str(primary)[:200]

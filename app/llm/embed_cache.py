@@ -1,39 +1,52 @@
-"""An LRU cache of query embeddings keyed by (model, text), so a repeated search skips Ollama."""
+"""An LRU cache of query embeddings, so a repeated search skips Ollama; bounded by entries and by bytes."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import hashlib
+import sys
 from collections.abc import Awaitable, Callable
+
+from cachetools import LRUCache
+
+# The byte budget holds the default 1,024 entries of a 768-dimension model (about 25 kB each as Python floats)
+# with room to spare, and caps a larger model's entries before they cost more memory than that.
+MAX_BYTES = 64 * 1024 * 1024
+_FLOAT_BYTES = sys.getsizeof(0.0)
+_KEY_BYTES = sys.getsizeof(b"\0" * hashlib.sha256().digest_size)
+
+
+def cache_key(model: str, text: str) -> bytes:
+    """A fixed-size digest, so a long query costs the cache 32 bytes, not its text."""
+    return hashlib.sha256(f"{model}\0{text}".encode()).digest()
+
+
+def entry_bytes(vector: list[float]) -> int:
+    return _KEY_BYTES + sys.getsizeof(vector) + len(vector) * _FLOAT_BYTES
 
 
 class EmbedCache:
-    """Bounded LRU; size 0 disables it. Only search uses it: writes always embed fresh."""
+    """`max_entries` 0 disables it. Only search uses it: writes always embed fresh."""
 
-    def __init__(self, max_size: int) -> None:
-        self.max_size = max_size
-        self._entries: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
+    def __init__(self, max_entries: int, max_bytes: int = MAX_BYTES) -> None:
+        self.max_entries = max_entries
+        self._entries: LRUCache[bytes, list[float]] = LRUCache(maxsize=max_bytes, getsizeof=entry_bytes)
 
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def bytes_used(self) -> int:
+        return int(self._entries.currsize)
+
     def get(self, model: str, text: str) -> list[float] | None:
-        vector = self._entries.get((model, text))
-        if vector is None:
-            self.misses += 1
-            return None
-        self._entries.move_to_end((model, text))
-        self.hits += 1
-        return vector
+        return self._entries.get(cache_key(model, text))
 
     def put(self, model: str, text: str, vector: list[float]) -> None:
-        if self.max_size <= 0:
+        if self.max_entries <= 0 or entry_bytes(vector) > self._entries.maxsize:
             return
-        self._entries[(model, text)] = vector
-        self._entries.move_to_end((model, text))
-        while len(self._entries) > self.max_size:
-            self._entries.popitem(last=False)
+        self._entries[cache_key(model, text)] = vector  # evicts the least recently used past the byte budget
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem()
 
     async def get_or_embed(self, model: str, text: str, embed: Callable[[], Awaitable[list[float]]]) -> list[float]:
         cached = self.get(model, text)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
 IDENTIFIER_KEYS = ("user_id", "agent_id", "run_id")
@@ -24,46 +26,72 @@ RESERVED_PAYLOAD_KEYS = frozenset(
 )
 
 
-def reject_nul(value: Any, where: str = "value") -> Any:
-    """Postgres cannot store U+0000 in text or jsonb: refuse it up front instead of failing in the database."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError(f"{where} contains a NUL character (\\u0000), which cannot be stored; remove it")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            reject_nul(key, f"{where} key")
-            reject_nul(item, f"{where}.{key}")
-    elif isinstance(value, list):
-        for item in value:
-            reject_nul(item, where)
+# Text validity (no NUL, no lone surrogate, finite numbers) is checked for every request in app/limits.py;
+# these are the bounds. Metadata is copied into every memory row and read back on every search, so it is bounded
+# by size and by depth: 32 levels stays far below pydantic's serialisation depth limit, so no stored row can fail
+# to serialise (rows stored before the limit are clipped on the way out, see MemoryItem).
+MAX_IDENTIFIER_CHARS = 255
+MAX_TEXT_CHARS = 20_000  # a search query or an updated memory text: what one embedding call reads
+MAX_METADATA_DEPTH = 32
+MAX_METADATA_BYTES = 64 * 1024
+MAX_FILTERS_BYTES = 64 * 1024
+CLIPPED_MARKER = f"[nested deeper than {MAX_METADATA_DEPTH} levels; not shown]"
+
+
+def json_depth(value: Any, limit: int) -> int:
+    """How deep `value` nests (a scalar is 0, {} is 1), counted no further than limit + 1."""
+    if limit < 0 or not isinstance(value, dict | list):
+        return 0
+    items = value.values() if isinstance(value, dict) else value
+    return 1 + max((json_depth(item, limit - 1) for item in items), default=0)
+
+
+def json_size(value: Any) -> int:
+    """Bytes of `value` as compact UTF-8 JSON: what it costs in a jsonb payload."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def _bounded_json(value: dict[str, Any], max_bytes: int) -> dict[str, Any]:
+    depth = json_depth(value, MAX_METADATA_DEPTH)
+    if depth > MAX_METADATA_DEPTH:
+        raise ValueError(f"nests more than {MAX_METADATA_DEPTH} levels deep; flatten it")
+    size = json_size(value)
+    if size > max_bytes:
+        raise ValueError(f"is {size:,} bytes as JSON; at most {max_bytes:,}; send less")
     return value
 
 
-def _text(value: str) -> str:
-    return str(reject_nul(value, "text"))
+def clip_depth(value: Any, levels: int) -> Any:
+    """`value` with every object or array deeper than `levels` replaced by CLIPPED_MARKER."""
+    if not isinstance(value, dict | list):
+        return value
+    if levels <= 0:
+        return CLIPPED_MARKER
+    if isinstance(value, dict):
+        return {key: clip_depth(item, levels - 1) for key, item in value.items()}
+    return [clip_depth(item, levels - 1) for item in value]
 
 
-Identifier = Annotated[StrictStr, Field(min_length=1, max_length=255), AfterValidator(_text)]
-Text = Annotated[StrictStr, AfterValidator(_text)]
+Identifier = Annotated[StrictStr, Field(min_length=1, max_length=MAX_IDENTIFIER_CHARS)]
+IdentifierQuery = Annotated[str | None, Query(min_length=1, max_length=MAX_IDENTIFIER_CHARS)]
 
 
 def _metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
     if value is None:
         return None
-    reject_nul(value, "metadata")
     clashing = sorted(RESERVED_PAYLOAD_KEYS & value.keys())
     if clashing:
         raise ValueError(
             f"metadata keys {clashing} are reserved; pass identifiers as top-level fields and rename the rest"
         )
-    return value
+    return _bounded_json(value, MAX_METADATA_BYTES)
 
 
 Metadata = Annotated[dict[str, Any] | None, AfterValidator(_metadata)]
 
 
 def _filters(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    return value if value is None else reject_nul(value, "filters")
+    return value if value is None else _bounded_json(value, MAX_FILTERS_BYTES)
 
 
 Filters = Annotated[dict[str, Any] | None, AfterValidator(_filters)]
@@ -71,7 +99,7 @@ Filters = Annotated[dict[str, Any] | None, AfterValidator(_filters)]
 
 class Message(BaseModel):
     role: Literal["user", "assistant", "system"] = Field(description="Who said it: user, assistant or system.")
-    content: Text = Field(description="The message text.")
+    content: StrictStr = Field(description="The message text.")
     name: Identifier | None = Field(None, description="Optional speaker name, stored as actor_id.")
 
     @field_validator("content")
@@ -109,6 +137,12 @@ class MemoryCreate(Scope):
         description="The Idempotency-Key, for clients that cannot set headers; if both are sent they must be equal.",
     )
 
+    def metadata_copies_bytes(self) -> int:
+        """mem0's layout copies the metadata into every memory a write stores: its JSON size times the messages
+        (an inferred write's facts are not known yet; its messages stand in for them)."""
+        stored = sum(1 for message in self.messages if message.role != "system")
+        return json_size(self.metadata) * stored if self.metadata else 0
+
     @model_validator(mode="after")
     def _needs_identifier(self) -> MemoryCreate:
         if not self.identifiers():
@@ -119,7 +153,7 @@ class MemoryCreate(Scope):
 class SearchRequest(Scope):
     model_config = ConfigDict(extra="ignore")
 
-    query: Text = Field(min_length=1, description="What to look for.")
+    query: StrictStr = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="What to look for.")
     filters: Filters = Field(None, description="Payload filters: {key: value} or {key: {op: value}}.")
     top_k: int | None = Field(None, ge=1, description="How many results (default 10).")
     limit: int | None = Field(None, ge=1, description="Older name for top_k.")
@@ -138,7 +172,9 @@ class SearchRequest(Scope):
 class MemoryUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: Text | None = Field(None, min_length=1, description="New memory text; it is embedded again.")
+    text: StrictStr | None = Field(
+        None, min_length=1, max_length=MAX_TEXT_CHARS, description="New memory text; it is embedded again."
+    )
     metadata: Metadata = Field(None, description="Replaces the memory's user metadata.")
 
     @model_validator(mode="after")
@@ -165,6 +201,12 @@ class MemoryItem(BaseModel):
     actor_id: str | None = None
     role: str | None = None
     score: float | None = None
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _clip_deep_metadata(cls, value: Any) -> Any:
+        # Rows written before the depth limit (or by another mem0) may nest too deep to serialise; they stay readable.
+        return clip_depth(value, MAX_METADATA_DEPTH)
 
 
 class AddResult(BaseModel):

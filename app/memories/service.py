@@ -116,6 +116,13 @@ class MemoryService:
                     f"messages.{index}.content has {len(message.content)} characters; "
                     f"at most {self.settings.max_message_chars} (MEM0_MAX_MESSAGE_CHARS); split it"
                 )
+        copies = request.metadata_copies_bytes()
+        if copies > self.settings.max_write_metadata_bytes:
+            raise InvalidInput(
+                f"metadata: {copies:,} bytes would be stored (it is copied into every memory of the write); at most "
+                f"{self.settings.max_write_metadata_bytes:,} (MEM0_MAX_WRITE_METADATA_BYTES); send less metadata "
+                "or fewer messages per request"
+            )
 
     def prepare_raw(self, request: MemoryCreate) -> list[PreparedMemory]:
         """One memory per non-system message, payload laid out as mem0 writes it."""

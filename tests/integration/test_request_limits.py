@@ -1,0 +1,148 @@
+"""Bounded requests and honest statuses against a real server: 413 before parsing, 405 with Allow, a 500 that keeps
+the connection, a database outage that says so, and rows stored before the limits that stay readable."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from tests.conftest import server_env
+from tests.support.postgres import count_rows
+from tests.support.server_process import ServerProcess
+
+TWELVE_MB = 12 * 1024 * 1024
+
+
+def write(api, user: str, text: str, **extra) -> str:
+    body = {"messages": [{"role": "user", "content": text}], "user_id": user, "infer": False, **extra}
+    response = api.post("/memories", json=body)
+    assert response.status_code == 200, response.text
+    return str(response.json()["results"][0]["id"])
+
+
+def test_a_12_mb_body_is_413_before_it_is_read(api, module_db):
+    before = count_rows(module_db, "memories")
+    body = b'{"messages":[{"role":"user","content":"' + b"x" * TWELVE_MB + b'"}],"user_id":"big","infer":false}'
+
+    response = api.post("/memories", content=body, headers={"content-type": "application/json"})
+
+    assert response.status_code == 413, response.text
+    assert response.json()["error"] == "body_too_large" and "MEM0_MAX_BODY_BYTES" in response.json()["message"]
+    assert count_rows(module_db, "memories") == before
+
+
+def test_a_streamed_body_without_content_length_is_counted_too(api, module_db):
+    def chunks() -> Iterator[bytes]:
+        yield b'{"messages":[{"role":"user","content":"'
+        for _ in range(12):
+            yield b"x" * (1024 * 1024)
+        yield b'"}],"user_id":"big","infer":false}'
+
+    response = api.post("/memories", content=chunks(), headers={"content-type": "application/json"})
+
+    assert response.status_code == 413, response.text
+    assert "more than" in response.json()["message"]
+    assert count_rows(module_db, "memories", "payload->>'user_id' = 'big'") == 0
+
+
+def test_405_names_every_method_the_path_takes(api):
+    response = api.request("PATCH", "/memories")
+
+    assert response.status_code == 405
+    assert set(response.headers["allow"].split(", ")) == {"GET", "POST", "DELETE"}
+    assert response.json()["error"] == "method_not_allowed"
+
+
+def raw_exchange(port: int, requests: list[bytes]) -> list[bytes]:
+    """Send each request on one TCP connection and read its whole response (the bodies are JSON with a length)."""
+    answers = []
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        reader = sock.makefile("rb")
+        for request in requests:
+            sock.sendall(request)
+            head = b""
+            while not head.endswith(b"\r\n\r\n"):
+                line = reader.readline()
+                assert line, f"the server closed the connection; answers so far: {answers}"
+                head += line
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            )
+            answers.append(head + reader.read(length))
+    return answers
+
+
+def test_an_unexpected_500_is_json_and_keeps_the_connection(server, api, module_db):
+    # A row that breaks mem0's layout (`data` must be text) cannot be shaped into an answer: a real 500, ours.
+    memory_id = write(api, "broken-row", "fine so far")
+    with psycopg.connect(module_db, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE memories SET payload = jsonb_set(payload, '{data}', '{\"not\": \"text\"}') WHERE id = %s",
+            (memory_id,),
+        )
+    get = f"GET /memories/{memory_id} HTTP/1.1\r\nHost: test\r\n\r\n".encode()
+    health = b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n"
+
+    failed, after = raw_exchange(server.port, [get, health])
+
+    assert failed.startswith(b"HTTP/1.1 500")
+    error = json.loads(failed.split(b"\r\n\r\n", 1)[1])
+    assert error["error"] == "internal_error" and error["request_id"]
+    assert b"connection: close" not in failed.lower()
+    assert after.startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.parametrize("levels", [40, 500])
+def test_a_row_stored_with_too_deep_metadata_stays_readable_and_deletable(api, module_db, levels):
+    user = f"deep-{levels}"
+    memory_id = write(api, user, "I keep deep notes")
+    deep: dict[str, object] = {"leaf": True}
+    for _ in range(levels):
+        deep = {"k": deep}
+    with psycopg.connect(module_db, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE memories SET payload = payload || jsonb_build_object('notes', %s::jsonb) WHERE id = %s",
+            (json.dumps(deep), memory_id),
+        )
+
+    listed = api.get("/memories", params={"user_id": user})
+    found = api.post("/search", json={"query": "deep notes", "user_id": user})
+    got = api.get(f"/memories/{memory_id}")
+
+    for response in (listed, found, got):
+        assert response.status_code == 200, response.text
+        assert "levels; not shown]" in response.text
+    assert got.json()["memory"] == "I keep deep notes"
+    updated = api.put(f"/memories/{memory_id}", json={"text": "I keep deeper notes"})
+    assert updated.status_code == 200, updated.text
+    assert api.delete(f"/memories/{memory_id}").status_code == 200
+    assert count_rows(module_db, "memories", "id = %s", (memory_id,)) == 0
+
+
+def test_a_database_outage_is_a_503_that_says_the_database_is_unavailable(pg_admin, fresh_db, standin):
+    env = server_env(fresh_db, standin, MEM0_DB_TIMEOUT_S="2", MEM0_DB_POOL_MIN="1")
+    with ServerProcess(env) as server, server.client() as client, psycopg.connect(pg_admin, autocommit=True) as admin:
+        database = psycopg.conninfo.conninfo_to_dict(fresh_db)["dbname"]
+        assert client.get("/memories", params={"user_id": "u"}).status_code == 200
+        admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+        try:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (database,),
+            )
+            # The first finds its pooled connection dead; the next ones wait for a connection the pool cannot open.
+            responses = [client.get("/memories", params={"user_id": "u"}) for _ in range(5)]
+        finally:
+            admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+
+        for response in responses:
+            assert response.status_code == 503, response.text
+            error = response.json()
+            assert error["error"] == "storage_unavailable" and error["request_id"]
+            assert "database is unavailable" in error["message"] and "overloaded" not in error["message"]
