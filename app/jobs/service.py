@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any
 
@@ -16,6 +17,7 @@ from app.jobs.repository import JobRecord, JobRepository
 from app.memories.schemas import MemoryCreate
 
 WAIT_POLL_S = 0.1
+_JOB_ID = re.compile(r"[0-9]{1,18}")
 
 
 class JobService:
@@ -84,8 +86,8 @@ class JobService:
 
 
 def parse_job_id(raw: str) -> int:
-    if not raw.isdigit() or len(raw) > 18:
-        raise NotFound(f"job {raw!r} not found")
+    if _JOB_ID.fullmatch(raw) is None:
+        raise NotFound(f"job {raw[:32]!r} not found; job ids are decimal integers")
     return int(raw)
 
 
