@@ -8,6 +8,7 @@ import contextlib
 import logging
 import sys
 
+import psycopg
 import uvicorn
 from fastapi import FastAPI
 from starlette.types import Message, Receive, Scope, Send
@@ -98,10 +99,10 @@ async def _check(settings: Settings) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    conninfo = await resolve_conninfo(settings)
     try:
+        conninfo = await resolve_conninfo(settings)
         applied = await migrate(conninfo, collection=settings.collection_name, dims=settings.embedding_dims)
-    except MigrationError as error:
+    except (StartupError, MigrationError, psycopg.OperationalError) as error:
         print(f"migrations: {error}", file=sys.stderr)
         return EXIT_STARTUP
     print(f"applied {applied}" if applied else "up to date")
@@ -114,10 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = _settings_or_exit()
     configure_logging(settings.log_level)
-    if args.command == "check":
-        install_egress_guard(settings)
     if args.command == "serve":
         return serve(settings)
     if args.command == "check":
+        install_egress_guard(settings)
         return asyncio.run(_check(settings))
     return asyncio.run(_migrate(settings))

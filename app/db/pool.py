@@ -5,12 +5,14 @@ needs several statements to be atomic says so with `conn.transaction()`."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from pgvector.psycopg import register_vector_async
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 
-def _configure_for(ef_search: int):  # type: ignore[no-untyped-def]
+def _configure_for(ef_search: int) -> Callable[[AsyncConnection], Awaitable[None]]:
     async def configure(conn: AsyncConnection) -> None:
         await register_vector_async(conn)
         # pgvector filters after the HNSW scan; iterative scans keep a rare user's rows reachable.

@@ -43,7 +43,6 @@ class Telemetry:
         self.breaker = breaker
         self.metrics = metrics
         self.batch_size = batch_size
-        self.interval_s = interval_s
         self.statement_timeout_ms = statement_timeout_ms
         self.retention_s = retention_s
         self.queries = Queries.load("app.telemetry")

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from app.db.migrator import MigrationError, load_migrations, migrate
-from tests.support.server_process import REPO_ROOT, clean_environment
+from tests.support.server_process import REPO_ROOT, clean_environment, free_port
 
 MIGRATIONS_SOURCE = resources.files("app.migrations")
 
@@ -73,3 +73,14 @@ async def test_a_failing_migration_leaves_nothing_behind(fresh_db, tmp_path):
     with psycopg.connect(fresh_db) as conn:
         assert conn.execute("SELECT to_regclass('half')").fetchone() == (None,)
         assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (0,)
+
+
+def test_migrate_against_an_unreachable_database_says_so_in_one_line():
+    env = clean_environment(DATABASE_URL=f"postgresql://postgres:x@127.0.0.1:{free_port()}/postgres")
+
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "migrate"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("migrations: connection failed") and "Traceback" not in result.stderr
