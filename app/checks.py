@@ -40,11 +40,10 @@ class CheckReport:
     def ok(self) -> bool:
         return all(result.ok for result in self.results)
 
-    def add(self, name: str, ok: bool, detail: str) -> CheckResult:
+    def add(self, name: str, ok: bool, detail: str) -> None:
         result = CheckResult(name, ok, detail)
         self.results.append(result)
         (logger.info if ok else logger.error)("startup check %s", result.line())
-        return result
 
     def failures(self) -> list[CheckResult]:
         return [result for result in self.results if not result.ok]
