@@ -61,7 +61,7 @@ def test_the_installed_app_is_the_wheel_not_the_checkout(installed, outside):
     assert not Path(location).is_relative_to(REPO_ROOT)
 
 
-def test_the_installed_cli_migrates_and_serves_a_write_and_a_read(installed, outside, fresh_db, standin):
+def test_the_installed_cli_checks_migrates_and_serves_a_write_and_a_read(installed, outside, fresh_db, standin):
     env = clean_environment(**server_env(fresh_db, standin), MEM0_DATA_DIR=str(outside / "data"))
 
     migrated = _run([str(installed / "mem0-fixed"), "migrate"], cwd=outside, env=env, timeout_s=60)
@@ -71,6 +71,8 @@ def test_the_installed_cli_migrates_and_serves_a_write_and_a_read(installed, out
     with psycopg.connect(fresh_db) as conn:
         recorded = [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
     assert recorded == versions
+    checked = _run([str(installed / "mem0-fixed"), "check"], cwd=outside, env=env, timeout_s=60)
+    assert "all checks passed" in checked
 
     port = free_port()
     with _serving(installed, outside, {**env, "MEM0_PORT": str(port)}) as client:
