@@ -6,15 +6,22 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from types import TracebackType
 
 logger = logging.getLogger(__name__)
 
 
 class PeriodicTask:
-    def __init__(self, name: str, interval_s: float, step: Callable[[], Awaitable[object]]) -> None:
+    """`wait_first` sleeps one interval before the first step: a lease renewer has nothing to renew at once.
+    Also usable as `async with`, for work that runs only while a block does (renewing a lease)."""
+
+    def __init__(
+        self, name: str, interval_s: float, step: Callable[[], Awaitable[object]], *, wait_first: bool = False
+    ) -> None:
         self.name = name
         self.interval_s = interval_s
         self.step = step
+        self.wait_first = wait_first
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -27,7 +34,18 @@ class PeriodicTask:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    async def __aenter__(self) -> PeriodicTask:
+        self.start()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self.stop()
+
     async def _run(self) -> None:
+        if self.wait_first:
+            await asyncio.sleep(self.interval_s)
         while True:
             try:
                 await self.step()

@@ -75,12 +75,15 @@ class Settings(BaseSettings):
     infer_wait_s: float = Field(30.0, ge=0, validation_alias=AliasChoices("MEM0_INFER_WAIT_S"))
     infer_workers: int = Field(2, ge=0, validation_alias=AliasChoices("MEM0_INFER_WORKERS"))
     infer_max_attempts: int = Field(5, ge=1, validation_alias=AliasChoices("MEM0_INFER_MAX_ATTEMPTS"))
-    infer_lease_s: float = Field(300.0, gt=0, validation_alias=AliasChoices("MEM0_INFER_LEASE_S"))
+    # Short leases renewed every third of their length while a job runs: a crashed server's jobs are retaken
+    # within one lease.
+    infer_lease_s: float = Field(30.0, gt=0, validation_alias=AliasChoices("MEM0_INFER_LEASE_S"))
     infer_backoff_s: float = Field(1.0, gt=0, validation_alias=AliasChoices("MEM0_INFER_BACKOFF_S"))
     infer_empty_policy: Literal["store_raw", "keep_empty", "reject"] = Field(
         "store_raw", validation_alias=AliasChoices("MEM0_INFER_EMPTY_POLICY")
     )
     queue_max: int = Field(1000, ge=1, validation_alias=AliasChoices("MEM0_QUEUE_MAX"))
+    jobs_retention_s: float = Field(7 * 86_400.0, gt=0, validation_alias=AliasChoices("MEM0_JOBS_RETENTION_S"))
 
     # Startup behaviour.
     startup_retries: int = Field(5, ge=1, validation_alias=AliasChoices("MEM0_STARTUP_RETRIES"))
@@ -114,7 +117,7 @@ class Settings(BaseSettings):
     idempotency_ttl_s: float = Field(
         86_400.0, gt=0, validation_alias=AliasChoices("MEM0_IDEMPOTENCY_TTL_S", "MEM0_IDEMPOTENCY_TTL")
     )
-    idempotency_lease_s: float = Field(60.0, gt=0, validation_alias=AliasChoices("MEM0_IDEMPOTENCY_LEASE_S"))
+    idempotency_lease_s: float = Field(30.0, gt=0, validation_alias=AliasChoices("MEM0_IDEMPOTENCY_LEASE_S"))
     idempotency_purge_interval_s: float = Field(
         300.0, gt=0, validation_alias=AliasChoices("MEM0_IDEMPOTENCY_PURGE_INTERVAL_S")
     )

@@ -9,7 +9,6 @@ from fastapi import Depends, Request
 from app.config import Settings
 from app.egress import EgressGuard
 from app.idempotency.schemas import DEFAULT_SCOPE
-from app.idempotency.service import IdempotencyService
 from app.jobs.service import JobService
 from app.memories.service import MemoryService
 from app.state import AppState
@@ -35,10 +34,6 @@ async def get_memory_service(request: Request) -> MemoryService:
     return _state(request).memories
 
 
-async def get_idempotency_service(request: Request) -> IdempotencyService:
-    return _state(request).idempotency
-
-
 async def get_idempotency_scope(request: Request) -> str:
     """Whose keys a request's Idempotency-Key lives among; the caller's API key or tenant once auth exists."""
     return DEFAULT_SCOPE
@@ -56,7 +51,6 @@ async def get_job_service(request: Request) -> JobService:
 StateDep = Annotated[AppState, Depends(get_state)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MemoryServiceDep = Annotated[MemoryService, Depends(get_memory_service)]
-IdempotencyServiceDep = Annotated[IdempotencyService, Depends(get_idempotency_service)]
 IdempotencyScopeDep = Annotated[str, Depends(get_idempotency_scope)]
 EgressGuardDep = Annotated[EgressGuard | None, Depends(get_egress_guard)]
 JobServiceDep = Annotated[JobService, Depends(get_job_service)]

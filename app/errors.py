@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
@@ -22,10 +23,14 @@ class AppError(Exception):
     status_code = 500
     code = "internal_error"
 
-    def __init__(self, message: str, *, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, message: str, *, headers: Mapping[str, str] | None = None, fields: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.headers = dict(headers or {})
+        # Extra members of the error body that a client acts on (e.g. the job_id of a failed job).
+        self.fields = dict(fields or {})
 
 
 class BadRequest(AppError):
@@ -83,6 +88,25 @@ class JobFailed(AppError):
     code = "job_failed"
 
 
+class PoisonJob(AppError):
+    """A job whose lease ran out AFTER_LEASE_EXPIRIES times took its worker (or server) down each time."""
+
+    code = "poison_job"
+    AFTER_LEASE_EXPIRIES = 3
+
+    def __init__(self, expiries: int) -> None:
+        super().__init__(
+            f"the job's lease ran out {expiries} times (its worker or server died each time); "
+            "failed as poison so it cannot stop the queue; inspect its messages and retry it by hand"
+        )
+
+
+class NoFactsFound(InvalidInput):
+    """The model found nothing to remember and MEM0_INFER_EMPTY_POLICY=reject."""
+
+    code = "no_facts"
+
+
 class UpstreamError(AppError):
     """Ollama answered, but not with something usable."""
 
@@ -92,6 +116,12 @@ class UpstreamError(AppError):
 
 class EmbeddingDimensionMismatch(UpstreamError):
     code = "embedding_dimension_mismatch"
+
+
+class InvalidModelOutput(UpstreamError):
+    """The model's reply cannot be stored as it is (invalid Unicode, not the asked-for shape)."""
+
+    code = "invalid_model_output"
 
 
 class UpstreamUnavailable(AppError):
@@ -114,16 +144,38 @@ class NotReady(AppError):
     code = "not_ready"
 
 
+class ErrorBody(BaseModel):
+    """The one error shape; a few errors add members a client acts on (a failed job's `job_id`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str
+    message: str
+    request_id: str
+
+
+# Documented on every route (OpenAPI status ranges), so clients and fuzzers know what a 4xx or 5xx carries.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorBody, "description": "A client mistake; `message` says what to fix."},
+    "5XX": {"model": ErrorBody, "description": "Ollama or the database failed; quote `request_id` when reporting it."},
+}
+
+
 def request_id_of(request: Request) -> str:
     return str(getattr(request.state, "request_id", "") or "")
 
 
 def error_response(
-    request: Request, status_code: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    request: Request,
+    status_code: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    fields: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
     request_id = request_id_of(request)
     all_headers = {"X-Request-ID": request_id, **(headers or {})}
-    body = {"error": code, "message": message, "request_id": request_id}
+    body = {**(fields or {}), "error": code, "message": message, "request_id": request_id}
     return JSONResponse(body, status_code=status_code, headers=all_headers)
 
 
@@ -143,7 +195,7 @@ async def _handle_app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
     if exc.status_code >= 500:
         logger.warning("request failed: %s: %s", exc.code, exc.message)
-    return error_response(request, exc.status_code, exc.code, exc.message, exc.headers)
+    return error_response(request, exc.status_code, exc.code, exc.message, exc.headers, exc.fields)
 
 
 async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:

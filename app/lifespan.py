@@ -173,16 +173,31 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
     for result in report.results:
         telemetry.emit("startup.check", name=result.name, ok=result.ok)
     telemetry.start()
-    memories = MemoryService(settings, pool, ollama, MemoryRepository(settings.collection_name), metrics, telemetry)
     idempotency = IdempotencyService(
         pool, IdempotencyRepository(), lease_s=settings.idempotency_lease_s, ttl_s=settings.idempotency_ttl_s
     )
-    purger = PeriodicTask("idempotency-key-purger", settings.idempotency_purge_interval_s, idempotency.purge_expired)
+    job_repository = JobRepository()
+    memories = MemoryService(
+        settings,
+        pool,
+        ollama,
+        MemoryRepository(settings.collection_name),
+        job_repository,
+        idempotency,
+        metrics,
+        telemetry,
+    )
+    jobs = JobService(settings, pool, job_repository, idempotency)
+
+    async def purge_expired_rows() -> None:
+        await idempotency.purge_expired()
+        await jobs.purge_finished()
+
+    purger = PeriodicTask("expired-rows-purger", settings.idempotency_purge_interval_s, purge_expired_rows)
     purger.start()
-    job_repository = JobRepository(collection=settings.collection_name)
-    jobs = JobService(settings, pool, job_repository)
     workers = JobWorkers(settings, pool, conninfo, ollama, memories, job_repository, telemetry)
     workers.start()
+    metrics.job_workers_alive.set_function(workers.alive)
     queue_monitor = PeriodicTask("jobs-queue-monitor", 5.0, QueueMonitor(pool, job_repository, metrics).refresh)
     queue_monitor.start()
     return AppState(

@@ -29,6 +29,7 @@ class Metrics:
     telemetry_breaker: Gauge
     job_queue_depth: Gauge
     job_oldest_age: Gauge
+    job_workers_alive: Gauge
 
 
 def build_metrics() -> Metrics:
@@ -83,6 +84,9 @@ def build_metrics() -> Metrics:
         job_queue_depth=Gauge("mem0_job_queue_depth", "Inferred-write jobs pending or running.", registry=registry),
         job_oldest_age=Gauge(
             "mem0_job_oldest_age_seconds", "Age of the oldest pending or running job.", registry=registry
+        ),
+        job_workers_alive=Gauge(
+            "mem0_job_workers_alive", "Job queue workers running (MEM0_INFER_WORKERS when healthy).", registry=registry
         ),
         telemetry_breaker=Gauge(
             "mem0_telemetry_breaker_state",

@@ -19,6 +19,15 @@ DEFAULT_SCOPE = "default"
 
 
 @dataclass(frozen=True)
+class KeyedRequest:
+    """A request that carries a key: whose keys it lives among, the key, and what the key is bound to."""
+
+    scope: str
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
 class StoredResponse:
     """What the first successful run answered; a replay sends exactly these bytes back."""
 

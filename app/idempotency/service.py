@@ -1,29 +1,28 @@
-"""Runs a keyed write at most once: claim the key, complete it inside the write's transaction, or release it."""
+"""Runs a keyed write at most once: claim the key, complete it inside the write's transaction, or release it.
+
+The write's owner composes the steps: `claim`, then its work inside `held(claim)`, calling `complete` in its
+own transaction just before commit."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TypeVar
 
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from app.background import PeriodicTask
 from app.db.errors import storage_errors
 from app.errors import AppError, IdempotencyKeyInUse, IdempotencyKeyReused
 from app.idempotency.repository import COMPLETED, Claim, IdempotencyRepository
-from app.idempotency.schemas import HEADER, StoredResponse
+from app.idempotency.schemas import HEADER, KeyedRequest, StoredResponse
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-# Called by the write inside its own transaction, just before commit, with the write's result.
-BeforeCommit = Callable[[AsyncConnection, T], Awaitable[None]]
 PURGE_BATCH = 5000
 # A key freed between our failed claim and our look-up is claimed again; more churn than this answers 409.
 CLAIM_ATTEMPTS = 3
@@ -31,6 +30,8 @@ CLAIM_ATTEMPTS = 3
 
 @dataclass(frozen=True)
 class Outcome:
+    """A keyed write's answer: run now, or replayed from the key."""
+
     response: StoredResponse
     replayed: bool
 
@@ -48,43 +49,36 @@ class IdempotencyService:
         self.lease_s = lease_s
         self.ttl_s = ttl_s
 
-    async def run(
-        self,
-        scope: str,
-        key: str,
-        fingerprint: str,
-        write: Callable[[BeforeCommit[T]], Awaitable[object]],
-        render: Callable[[T], StoredResponse],
-    ) -> Outcome:
-        """Replay a completed key, or run `write` once; `write` must call the hook it is given in its transaction."""
-        claimed = await self.claim(scope, key, fingerprint)
-        if isinstance(claimed, StoredResponse):
-            return Outcome(claimed, replayed=True)
-        completed: list[StoredResponse] = []
+    @contextlib.asynccontextmanager
+    async def held(self, claim: Claim | None) -> AsyncIterator[None]:
+        """While the block runs the claim's lease is renewed (every third of it), so only a dead holder's key
+        lapses; if the block fails, the key is given back so a retry runs again. No claim: a plain block."""
+        if claim is None:
+            yield
+            return
+        renewer = PeriodicTask(
+            "idempotency-lease-renewer", self.lease_s / 3, lambda: self._renew(claim), wait_first=True
+        )
+        async with renewer:
+            try:
+                yield
+            except BaseException:
+                await self.release(claim)
+                raise
 
-        async def complete(conn: AsyncConnection, result: T) -> None:
-            response = render(result)
-            if not await self.repository.complete(conn, claimed, response):
-                raise IdempotencyKeyInUse(
-                    f"this request stalled past its {HEADER} lease (MEM0_IDEMPOTENCY_LEASE_S) and a retry took the key "
-                    "over; nothing was stored by this request; retry to get the result",
-                    headers=_retry_after(1),
-                )
-            completed.append(response)
+    async def complete(self, conn: AsyncConnection, claim: Claim, response: StoredResponse) -> None:
+        """Inside the write's transaction: the key now answers `response`. If a retry took the key over while
+        this request stalled, the write must roll back: this raises."""
+        if not await self.repository.complete(conn, claim, response):
+            raise IdempotencyKeyInUse(
+                f"this request stalled past its {HEADER} lease (MEM0_IDEMPOTENCY_LEASE_S) and a retry took the key "
+                "over; nothing was stored by this request; retry to get the result",
+                headers=_retry_after(1),
+            )
 
-        try:
-            async with self._leased(claimed):
-                await write(complete)
-        except BaseException:
-            await self.release(claimed)
-            raise
-        if not completed:
-            await self.release(claimed)
-            raise RuntimeError("the write returned without completing its idempotency key")
-        return Outcome(completed[-1], replayed=False)
-
-    async def claim(self, scope: str, key: str, fingerprint: str) -> Claim | StoredResponse:
+    async def claim(self, request: KeyedRequest) -> Claim | StoredResponse:
         """Hold the key (a Claim), or the stored response to replay; 422 for another request's key, 409 in flight."""
+        scope, key, fingerprint = request.scope, request.key, request.fingerprint
         for _ in range(CLAIM_ATTEMPTS):
             claim = Claim(scope, key, fingerprint, uuid.uuid4())
             async with storage_errors(), self.pool.connection() as conn:
@@ -106,26 +100,12 @@ class IdempotencyService:
             )
         raise IdempotencyKeyInUse(f"this {HEADER} keeps changing hands; retry shortly", headers=_retry_after(1))
 
-    @contextlib.asynccontextmanager
-    async def _leased(self, claim: Claim) -> AsyncIterator[None]:
-        """Renew the claim's lease every third of it while the body runs."""
-        renewer = asyncio.create_task(self._keep_renewing(claim), name="idempotency-lease-renewer")
+    async def _renew(self, claim: Claim) -> None:
         try:
-            yield
-        finally:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
-
-    async def _keep_renewing(self, claim: Claim) -> None:
-        while True:
-            await asyncio.sleep(self.lease_s / 3)
-            try:
-                async with storage_errors(), self.pool.connection() as conn:
-                    if not await self.repository.renew(conn, claim, lease_s=self.lease_s):
-                        return  # completed, or taken over: complete() notices the latter
-            except AppError as error:
-                logger.warning("could not renew an idempotency key's lease: %s", error.message)
+            async with storage_errors(), self.pool.connection() as conn:
+                await self.repository.renew(conn, claim, lease_s=self.lease_s)
+        except AppError as error:
+            logger.warning("could not renew an idempotency key's lease: %s", error.message)
 
     async def release(self, claim: Claim) -> None:
         """Give a failed write's key back so a retry runs again; if this fails, the lease frees it later."""

@@ -15,12 +15,20 @@ from app.db.queries import Queries
 NOTIFY_CHANNEL = "mem0_jobs"
 
 
+PENDING, RUNNING, SUCCEEDED, FAILED = "PENDING", "RUNNING", "SUCCEEDED", "FAILED"
+
+
 @dataclass(frozen=True)
 class ClaimedJob:
+    """A job this worker holds: `attempts` (this attempt's number) proves ownership in every later statement.
+    `extraction` is a stored earlier attempt's extraction; `lease_expiries` counts attempts that died."""
+
     id: int
     request: dict[str, Any]
     attempts: int
     max_attempts: int
+    extraction: dict[str, Any] | None
+    lease_expiries: int
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,7 @@ class JobRecord:
     attempts: int
     max_attempts: int
     last_error: str | None
+    error_code: str | None
     model: str | None
     result: dict[str, Any] | None
     created_at: datetime
@@ -44,8 +53,8 @@ def backoff_delay_s(attempts: int, base_s: float, cap_s: float = 300.0, rng: ran
 
 
 class JobRepository:
-    def __init__(self, *, collection: str) -> None:
-        self.q = Queries.load("app.jobs", collection=collection)
+    def __init__(self) -> None:
+        self.q = Queries.load("app.jobs")
 
     async def insert(self, conn: AsyncConnection[Any], request: dict[str, Any], max_attempts: int) -> int:
         cur = await conn.execute(self.q["insert_job"], {"request": Jsonb(request), "max_attempts": max_attempts})
@@ -59,9 +68,6 @@ class JobRepository:
         row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    async def release(self, conn: AsyncConnection[Any], job: ClaimedJob) -> None:
-        await conn.execute(self.q["release_job"], {"id": job.id, "attempts": job.attempts})
-
     async def queue_stats(self, conn: AsyncConnection[Any]) -> tuple[int, float]:
         """Unfinished jobs and the age in seconds of the oldest of them."""
         cur = await conn.execute(self.q["queue_stats"])
@@ -71,23 +77,33 @@ class JobRepository:
     async def claim(self, conn: AsyncConnection[Any], lease_s: float) -> ClaimedJob | None:
         cur = await conn.execute(self.q["claim_job"], {"lease_s": lease_s})
         row = await cur.fetchone()
-        return ClaimedJob(int(row[0]), row[1], int(row[2]), int(row[3])) if row else None
+        return ClaimedJob(int(row[0]), row[1], int(row[2]), int(row[3]), row[4], int(row[5])) if row else None
+
+    async def renew_lease(self, conn: AsyncConnection[Any], job: ClaimedJob, lease_s: float) -> bool:
+        cur = await conn.execute(self.q["renew_lease"], {**_owned(job), "lease_s": lease_s})
+        return cur.rowcount == 1
+
+    async def save_extraction(self, conn: AsyncConnection[Any], job: ClaimedJob, extraction: dict[str, Any]) -> None:
+        await conn.execute(self.q["save_extraction"], {**_owned(job), "extraction": Jsonb(extraction)})
 
     async def lock_running(self, conn: AsyncConnection[Any], job: ClaimedJob) -> bool:
         """True when this worker still owns the job (nobody re-claimed it after a lease expiry)."""
-        cur = await conn.execute(self.q["lock_running_job"], {"id": job.id, "attempts": job.attempts})
+        cur = await conn.execute(self.q["lock_running_job"], _owned(job))
         return await cur.fetchone() is not None
 
-    async def complete(self, conn: AsyncConnection[Any], job_id: int, result: dict[str, Any], model: str) -> None:
-        await conn.execute(self.q["complete_job"], {"id": job_id, "result": Jsonb(result), "model": model})
+    async def complete(self, conn: AsyncConnection[Any], job: ClaimedJob, result: dict[str, Any], model: str) -> None:
+        await conn.execute(self.q["complete_job"], {**_owned(job), "result": Jsonb(result), "model": model})
 
-    async def retry_later(self, conn: AsyncConnection[Any], job: ClaimedJob, error: str, delay_s: float) -> None:
-        await conn.execute(
-            self.q["retry_later"], {"id": job.id, "attempts": job.attempts, "error": error, "delay_s": delay_s}
-        )
+    async def retry_later(
+        self, conn: AsyncConnection[Any], job: ClaimedJob, code: str, error: str, delay_s: float
+    ) -> None:
+        await conn.execute(self.q["retry_later"], {**_owned(job), "code": code, "error": error, "delay_s": delay_s})
 
-    async def fail(self, conn: AsyncConnection[Any], job: ClaimedJob, error: str) -> None:
-        await conn.execute(self.q["fail_job"], {"id": job.id, "attempts": job.attempts, "error": error})
+    async def fail(self, conn: AsyncConnection[Any], job: ClaimedJob, code: str, error: str) -> None:
+        await conn.execute(self.q["fail_job"], {**_owned(job), "code": code, "error": error})
+
+    async def release(self, conn: AsyncConnection[Any], job: ClaimedJob) -> None:
+        await conn.execute(self.q["release_job"], _owned(job))
 
     async def get(self, conn: AsyncConnection[Any], job_id: int) -> JobRecord | None:
         cur = await conn.execute(self.q["get_job"], {"id": job_id})
@@ -100,3 +116,21 @@ class JobRepository:
         if found:
             await conn.execute(self.q["notify_job"], {"id": job_id})
         return found
+
+    async def delete_scope(self, conn: AsyncConnection[Any], identifiers: dict[str, str]) -> int:
+        """Every job (raw messages included) of exactly these identifiers; a running one then stores nothing."""
+        params = {key: identifiers.get(key) for key in ("user_id", "agent_id", "run_id")}
+        cur = await conn.execute(self.q["delete_scope_jobs"], params)
+        return cur.rowcount
+
+    async def purge_finished(self, conn: AsyncConnection[Any], retention_s: float, batch: int = 5000) -> int:
+        total = 0
+        while True:
+            cur = await conn.execute(self.q["purge_finished_jobs"], {"retention_s": retention_s, "batch": batch})
+            total += cur.rowcount
+            if cur.rowcount < batch:
+                return total
+
+
+def _owned(job: ClaimedJob) -> dict[str, int]:
+    return {"id": job.id, "attempts": job.attempts}

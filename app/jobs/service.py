@@ -11,9 +11,12 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.config import Settings
 from app.db.errors import storage_errors
-from app.errors import Conflict, InvalidInput, JobFailed, NotFound, QueueFull
-from app.idempotency.service import BeforeCommit
-from app.jobs.repository import JobRecord, JobRepository
+from app.errors import Conflict, JobFailed, NoFactsFound, NotFound, QueueFull
+from app.idempotency.repository import Claim
+from app.idempotency.schemas import KeyedRequest, StoredResponse
+from app.idempotency.service import IdempotencyService, Outcome
+from app.jobs.repository import FAILED, SUCCEEDED, JobRecord, JobRepository
+from app.memories.responses import accepted_response
 from app.memories.schemas import MemoryCreate
 
 WAIT_POLL_S = 0.1
@@ -21,21 +24,30 @@ _JOB_ID = re.compile(r"[0-9]{1,18}")
 
 
 class JobService:
-    def __init__(self, settings: Settings, pool: AsyncConnectionPool, repository: JobRepository) -> None:
+    def __init__(
+        self, settings: Settings, pool: AsyncConnectionPool, repository: JobRepository, idempotency: IdempotencyService
+    ) -> None:
         self.settings = settings
         self.pool = pool
         self.repository = repository
+        self.idempotency = idempotency
 
-    async def submit(
-        self, request: MemoryCreate, *, before_commit: BeforeCommit[dict[str, Any]] | None = None
-    ) -> tuple[int, dict[str, Any]]:
-        """Store the job (raw messages kept) and answer (status, body): 202 pending or 200 results.
+    def answers_at_once(self, request: MemoryCreate) -> bool:
+        """Async mode: the write answers 202 with the job id instead of waiting for the job."""
+        return request.async_mode if request.async_mode is not None else self.settings.infer_mode == "async"
 
-        `before_commit` runs in the job's transaction with the 202 acceptance body: an idempotency key completes
-        there, so a keyed request always answers (and replays) 202 with the same job id.
-        """
+    async def submit(self, request: MemoryCreate, key: KeyedRequest | None = None) -> tuple[int | None, Outcome]:
+        """Store the job (raw messages kept) and, for a keyed request, complete the key in the same transaction,
+        so a keyed request always answers (and replays) 202 with the same job id. Returns the new job's id
+        (None for a replay) and the 202 acceptance."""
+        claim: Claim | None = None
+        if key is not None:
+            claimed = await self.idempotency.claim(key)
+            if isinstance(claimed, StoredResponse):
+                return None, Outcome(claimed, replayed=True)
+            claim = claimed
         body = request.model_dump(mode="json", exclude_none=True, exclude={"idempotency_key"})
-        async with storage_errors(), self.pool.connection() as conn, conn.transaction():
+        async with self.idempotency.held(claim), storage_errors(), self.pool.connection() as conn, conn.transaction():
             pending = await self.repository.count_pending(conn)
             if pending >= self.settings.queue_max:
                 raise QueueFull(
@@ -43,26 +55,22 @@ class JobService:
                     headers={"Retry-After": "5"},
                 )
             job_id = await self.repository.insert(conn, {"body": body}, self.settings.infer_max_attempts)
-            accepted = {"job_id": str(job_id), "status": "PENDING"}
-            if before_commit is not None:
-                await before_commit(conn, accepted)
-        async_mode = request.async_mode if request.async_mode is not None else self.settings.infer_mode == "async"
-        if async_mode or before_commit is not None:
-            return 202, accepted
-        return await self.wait(job_id)
+            response = accepted_response(job_id)
+            if claim is not None:
+                await self.idempotency.complete(conn, claim, response)
+        return job_id, Outcome(response, replayed=False)
 
-    async def wait(self, job_id: int) -> tuple[int, dict[str, Any]]:
+    async def wait(self, job_id: int) -> JobRecord:
+        """The job once it SUCCEEDED, or as it is after MEM0_INFER_WAIT_S; a FAILED job raises its error."""
         deadline = time.monotonic() + self.settings.infer_wait_s
         while True:
             job = await self._get(job_id)
-            if job.status == "SUCCEEDED":
-                return 200, {**(job.result or {}), "job_id": str(job.id)}
-            if job.status == "FAILED":
-                if job.last_error and job.last_error.startswith("the model found no facts"):
-                    raise InvalidInput(f"job {job.id}: {job.last_error}")
-                raise JobFailed(f"job {job.id} failed after {job.attempts} attempt(s): {job.last_error}")
+            if job.status == SUCCEEDED:
+                return job
+            if job.status == FAILED:
+                raise failure_of(job)
             if time.monotonic() >= deadline:
-                return 202, {"job_id": str(job.id), "status": job.status}
+                return job
             await asyncio.sleep(WAIT_POLL_S)
 
     async def _get(self, job_id: int) -> JobRecord:
@@ -72,17 +80,29 @@ class JobService:
             raise NotFound(f"job {job_id} not found")
         return job
 
-    async def get(self, raw_id: str) -> dict[str, Any]:
-        return to_view(await self._get(parse_job_id(raw_id)))
+    async def get(self, raw_id: str) -> JobRecord:
+        return await self._get(parse_job_id(raw_id))
 
-    async def retry(self, raw_id: str) -> dict[str, Any]:
+    async def retry(self, raw_id: str) -> JobRecord:
         job_id = parse_job_id(raw_id)
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
             found = await self.repository.retry_failed(conn, job_id)
         if not found:
             job = await self._get(job_id)
             raise Conflict(f"job {job_id} is {job.status}; only FAILED jobs can be retried")
-        return to_view(await self._get(job_id))
+        return await self._get(job_id)
+
+    async def purge_finished(self) -> int:
+        """Delete jobs (and their raw messages) finished longer than MEM0_JOBS_RETENTION_S ago."""
+        async with storage_errors(), self.pool.connection() as conn:
+            return await self.repository.purge_finished(conn, self.settings.jobs_retention_s)
+
+
+def failure_of(job: JobRecord) -> JobFailed | NoFactsFound:
+    message = f"job {job.id} failed after {job.attempts} attempt(s): {job.last_error}"
+    if job.error_code == NoFactsFound.code:
+        return NoFactsFound(message, fields={"job_id": str(job.id)})
+    return JobFailed(message, fields={"job_id": str(job.id)})
 
 
 def parse_job_id(raw: str) -> int:
@@ -99,6 +119,7 @@ def to_view(job: JobRecord) -> dict[str, Any]:
         "attempts": job.attempts,
         "max_attempts": job.max_attempts,
         "last_error": job.last_error,
+        "error_code": job.error_code,
         "model": job.model,
         "results": result.get("results", []),
         "extracted": result.get("extracted"),

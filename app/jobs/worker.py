@@ -1,4 +1,7 @@
-"""In-process queue workers: claim a job, extract facts, store them and complete the job in one transaction."""
+"""In-process queue workers: claim a job, extract facts, store them and complete the job in one transaction.
+
+A worker never dies of a job: any failure is recorded on the job (retried or failed) and the worker goes on.
+While a job runs its short lease is renewed, so a crashed server's jobs are retaken within one lease."""
 
 from __future__ import annotations
 
@@ -10,20 +13,37 @@ from typing import Any
 import psycopg
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
+from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
+from app.background import PeriodicTask
 from app.config import Settings
-from app.errors import AppError, InvalidInput, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from app.db.errors import storage_errors
+from app.errors import (
+    AppError,
+    InvalidInput,
+    InvalidModelOutput,
+    NoFactsFound,
+    PoisonJob,
+    StorageUnavailable,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from app.jobs.repository import NOTIFY_CHANNEL, ClaimedJob, JobRepository, backoff_delay_s
 from app.llm.client import OllamaClient
 from app.llm.extraction import Extraction, PromptTruncated, extract_facts
+from app.memories.payloads import MemoryDraft, drafts_from_facts, drafts_from_messages
+from app.memories.responses import added_results
 from app.memories.schemas import MemoryCreate
-from app.memories.service import MemoryService, PreparedMemory, memory_hash, now_iso
+from app.memories.service import MemoryService
 from app.telemetry.service import Telemetry
 
 logger = logging.getLogger(__name__)
 POLL_S = 1.0
 CHAT_TRIES = 3  # tenacity retries inside one job attempt; the job-level limit sits on top
+# Retrying these cannot help: the same input gives the same answer.
+PERMANENT_ERRORS = (PromptTruncated, InvalidInput, InvalidModelOutput)
 
 
 class ModelState:
@@ -56,37 +76,42 @@ class JobWorkers:
         self.models = ModelState(settings)
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._listener: asyncio.Task[None] | None = None
+        self._workers: list[asyncio.Task[None]] = []
         self._in_flight: dict[int, ClaimedJob] = {}
 
     def start(self) -> None:
         if self.settings.infer_workers == 0:
             return
-        self._tasks.append(asyncio.create_task(self._listen(), name="jobs-listen"))
-        for index in range(self.settings.infer_workers):
-            self._tasks.append(asyncio.create_task(self._run(), name=f"jobs-worker-{index}"))
+        self._listener = asyncio.create_task(self._listen(), name="jobs-listen")
+        self._workers = [
+            asyncio.create_task(self._run(), name=f"jobs-worker-{index}")
+            for index in range(self.settings.infer_workers)
+        ]
+
+    def alive(self) -> int:
+        """Workers still running (for /ready and /metrics): fewer than MEM0_INFER_WORKERS means one died."""
+        return sum(not task.done() for task in self._workers)
 
     async def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
-        for task in self._tasks:
+        tasks = [*self._workers, *([self._listener] if self._listener else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._workers, self._listener = [], None
         await self._release_in_flight()
 
     async def _release_in_flight(self) -> None:
         """Give interrupted jobs back now, so another worker or the next start picks them up without a lease wait."""
         for job in list(self._in_flight.values()):
             try:
-                async with self.pool.connection() as conn, conn.transaction():
+                async with self.pool.connection() as conn:
                     await self.repository.release(conn, job)
             except psycopg.Error as error:
                 logger.warning("job %s stays leased until its lease ends: %s", job.id, type(error).__name__)
         self._in_flight.clear()
-
-    def wake(self) -> None:
-        self._wake.set()
 
     async def _listen(self) -> None:
         """A dedicated connection for LISTEN; any loss falls back to polling and reconnects."""
@@ -105,8 +130,8 @@ class JobWorkers:
             self._wake.clear()  # cleared before looking, so a notify that arrives meanwhile is not lost
             try:
                 worked = await self.run_one()
-            except (psycopg.Error, AppError) as error:
-                logger.warning("job worker could not reach the database: %s", error)
+            except Exception:
+                logger.exception("job worker step failed; the worker goes on")
                 worked = False
             if worked:
                 continue
@@ -115,32 +140,80 @@ class JobWorkers:
                 await asyncio.wait_for(self._wake.wait(), timeout=POLL_S)
 
     async def run_one(self) -> bool:
-        async with self.pool.connection() as conn, conn.transaction():
+        """Claim one job and see it to an outcome recorded on the job; False when none was due."""
+        async with storage_errors(), self.pool.connection() as conn:
             job = await self.repository.claim(conn, self.settings.infer_lease_s)
         if job is None:
             return False
         logger.info("job claimed", extra={"job_id": job.id, "attempt": job.attempts})
         self._emit("job.running", job, attempt=job.attempts)
+        if job.lease_expiries >= PoisonJob.AFTER_LEASE_EXPIRIES:
+            await self._record_failure(job, PoisonJob(job.lease_expiries))
+            return True
         self._in_flight[job.id] = job
+        renewer = PeriodicTask(
+            f"job-{job.id}-lease", self.settings.infer_lease_s / 3, lambda: self._renew(job), wait_first=True
+        )
         try:
-            await self._process(job)
-        except (AppError, psycopg.Error) as error:
-            message = getattr(error, "message", None) or str(error)
-            await self._record_failure(job, message, permanent=isinstance(error, (PromptTruncated, InvalidInput)))
+            async with renewer:
+                await self._process(job)
+        except Exception as error:  # noqa: BLE001 - whatever the job raised is recorded on the job
+            await self._record_failure(job, error)
+        # Not in a `finally`: a job interrupted by stop() stays in flight so stop() can hand it back.
         self._in_flight.pop(job.id, None)
         return True
 
-    async def _record_failure(self, job: ClaimedJob, message: str, *, permanent: bool) -> None:
-        async with self.pool.connection() as conn, conn.transaction():
-            if permanent or job.attempts >= job.max_attempts:
-                await self.repository.fail(conn, job, message)
-                logger.warning("job failed", extra={"job_id": job.id, "attempts": job.attempts, "error": message})
-                self._emit("job.failed", job, attempts=job.attempts)
+    async def _renew(self, job: ClaimedJob) -> None:
+        async with storage_errors(), self.pool.connection() as conn:
+            if not await self.repository.renew_lease(conn, job, self.settings.infer_lease_s):
+                logger.warning("job lease could not be renewed: another worker owns it now", extra={"job_id": job.id})
+
+    async def _process(self, job: ClaimedJob) -> None:
+        try:
+            request = MemoryCreate.model_validate(job.request["body"])
+        except ValidationError as error:
+            raise InvalidInput(f"the stored request no longer validates: {error.error_count()} error(s)") from None
+        extraction = await self._extraction_of(job, request)
+        drafts, outcome = self._drafts(request, extraction)
+        rows = await self.memories.embed(drafts)
+        async with storage_errors(), self.pool.connection() as conn, conn.transaction():
+            if not await self.repository.lock_running(conn, job):
+                logger.warning("job lost its lease before completing; nothing stored", extra={"job_id": job.id})
+                return
+            if outcome == "llm":
+                stored = await self.memories.insert_unseen(conn, request.identifiers(), rows)
             else:
-                delay = backoff_delay_s(job.attempts, self.settings.infer_backoff_s)
-                await self.repository.retry_later(conn, job, message, delay)
-                logger.info("job will retry", extra={"job_id": job.id, "delay_s": round(delay, 2)})
-                self._emit("job.retry", job, attempts=job.attempts, delay_s=round(delay, 2))
+                stored = await self.memories.insert(conn, rows)
+            result = {
+                "results": added_results(stored),
+                "extracted": len(extraction.facts),
+                "already_stored": len(rows) - len(stored),
+                "extraction": outcome,
+            }
+            await self.repository.complete(conn, job, result, extraction.model)
+        logger.info("job succeeded", extra={"job_id": job.id, "stored": len(stored), "extraction": outcome})
+        self._emit("job.succeeded", job, stored=len(stored), extraction=outcome, model=extraction.model)
+
+    async def _extraction_of(self, job: ClaimedJob, request: MemoryCreate) -> Extraction:
+        """An earlier attempt's stored extraction, or a new one, stored before anything else can fail."""
+        if job.extraction is not None:
+            return Extraction.from_json(job.extraction)
+        messages = [m.model_dump(exclude_none=True) for m in request.messages]
+        extraction = await self._extract(messages)
+        async with storage_errors(), self.pool.connection() as conn:
+            await self.repository.save_extraction(conn, job, extraction.to_json())
+        return extraction
+
+    def _drafts(self, request: MemoryCreate, extraction: Extraction) -> tuple[list[MemoryDraft], str]:
+        """The memories to store and how they were found, by MEM0_INFER_EMPTY_POLICY when there are no facts."""
+        if extraction.facts:
+            return drafts_from_facts(request, extraction.facts), "llm"
+        policy = self.settings.infer_empty_policy
+        if policy == "store_raw":
+            return drafts_from_messages(request, extraction="raw_fallback"), "raw_fallback"
+        if policy == "reject":
+            raise NoFactsFound("the model found no facts in these messages (MEM0_INFER_EMPTY_POLICY=reject)")
+        return [], "none"
 
     async def _extract(self, messages: list[dict[str, str]]) -> Extraction:
         models = [self.models.primary] + ([self.models.fallback] if self.models.fallback else [])
@@ -170,68 +243,37 @@ class JobWorkers:
         assert last is not None
         raise last
 
-    async def _process(self, job: ClaimedJob) -> None:
-        request = MemoryCreate.model_validate(job.request["body"])
-        messages = [m.model_dump(exclude_none=True) for m in request.messages]
-        extraction = await self._extract(messages)
-        policy = self.settings.infer_empty_policy
-        outcome = "llm"
-        already_stored = 0
-        if extraction.facts:
-            extracted = self._prepare_facts(request, extraction.facts)
-            prepared = await self.memories.drop_already_stored(request.identifiers(), extracted)
-            already_stored = len(extracted) - len(prepared)
-        elif policy == "store_raw":
-            prepared = self.memories.prepare_raw(request)
-            for item in prepared:
-                item.payload["extraction"] = "raw_fallback"
-            outcome = "raw_fallback"
-        elif policy == "reject":
-            raise InvalidInput("the model found no facts in these messages (MEM0_INFER_EMPTY_POLICY=reject)")
+    async def _record_failure(self, job: ClaimedJob, error: Exception) -> None:
+        """Retry later or fail for good, with a typed code; if even that cannot be written, the lease runs out
+        and another worker retakes the job."""
+        if isinstance(error, AppError):
+            code, message = error.code, error.message
+        elif isinstance(error, psycopg.Error):
+            code, message = StorageUnavailable.code, f"the database failed: {type(error).__name__}"
         else:
-            prepared = []
-            outcome = "none"
-
-        async def finish(conn: AsyncConnection[Any], results: list[dict[str, Any]]) -> bool:
-            if not await self.repository.lock_running(conn, job):
-                return False  # the lease expired and another worker owns the job now
-            payload = {
-                "results": results,
-                "extracted": len(extraction.facts),
-                "already_stored": already_stored,
-                "extraction": outcome,
-            }
-            await self.repository.complete(conn, job.id, payload, extraction.model)
-            return True
-
-        stored = await self.memories.store_then(prepared, finish)
-        if stored is None:
-            logger.warning("job lost its lease before completing; nothing stored", extra={"job_id": job.id})
+            code, message = "internal_error", f"unexpected {type(error).__name__}: {error}"
+            logger.error("job raised an unexpected error", exc_info=error, extra={"job_id": job.id})
+        permanent = isinstance(error, (*PERMANENT_ERRORS, PoisonJob))
+        try:
+            async with storage_errors(), self.pool.connection() as conn:
+                if permanent or job.attempts >= job.max_attempts:
+                    await self.repository.fail(conn, job, code, message)
+                else:
+                    delay = backoff_delay_s(job.attempts, self.settings.infer_backoff_s)
+                    await self.repository.retry_later(conn, job, code, message, delay)
+        except AppError as record_error:
+            logger.warning(
+                "job outcome could not be recorded; its lease will run out and it is retaken",
+                extra={"job_id": job.id, "error": record_error.message},
+            )
+            return
+        if permanent or job.attempts >= job.max_attempts:
+            logger.warning("job failed", extra={"job_id": job.id, "attempts": job.attempts, "error": message})
+            self._emit("job.failed", job, attempts=job.attempts, error_code=code)
         else:
-            logger.info("job succeeded", extra={"job_id": job.id, "stored": len(stored), "extraction": outcome})
-            self._emit("job.succeeded", job, stored=len(stored), extraction=outcome, model=extraction.model)
+            logger.info("job will retry", extra={"job_id": job.id, "error_code": code})
+            self._emit("job.retry", job, attempts=job.attempts, error_code=code)
 
     def _emit(self, kind: str, job: ClaimedJob, **attributes: Any) -> None:
         if self.telemetry is not None:
             self.telemetry.emit(kind, job_id=job.id, **attributes)
-
-    def _prepare_facts(self, request: MemoryCreate, facts: list[str]) -> list[PreparedMemory]:
-        created_at = now_iso()
-        base = {**(request.metadata or {}), **request.identifiers()}
-        unique = list(dict.fromkeys(facts))
-        return [
-            PreparedMemory(
-                fact,
-                {
-                    **base,
-                    "data": fact,
-                    "hash": memory_hash(fact),
-                    "extraction": "llm",
-                    "created_at": created_at,
-                    "updated_at": created_at,
-                },
-                "user",
-                None,
-            )
-            for fact in unique
-        ]

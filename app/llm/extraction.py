@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from app.errors import UpstreamError
+from app.errors import InvalidModelOutput, UpstreamError
 from app.llm.client import OllamaClient
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,9 @@ Answer with JSON: {"facts": ["...", "..."]}. If there is nothing worth rememberi
 CHARS_PER_TOKEN = 3.0  # conservative: estimates more tokens than most tokenizers produce for English
 CONTEXT_MARGIN_TOKENS = 256
 MIN_NUM_CTX = 2048
+# A reply past these is a runaway generation, not facts: refused rather than stored.
+MAX_FACTS = 100
+MAX_FACT_CHARS = 2000
 
 
 class PromptTruncated(UpstreamError):
@@ -44,12 +47,20 @@ class PromptTruncated(UpstreamError):
 
 @dataclass(frozen=True)
 class Extraction:
+    """What the model found, stored on the job so a retry after a storage failure does not ask again."""
+
     facts: list[str]
     model: str
-    prompt_tokens: int
-    output_tokens: int
-    num_ctx: int
-    elapsed_ms: float
+
+    def to_json(self) -> dict[str, object]:
+        return {"facts": self.facts, "model": self.model}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> Extraction:
+        facts, model = data.get("facts"), data.get("model")
+        if not isinstance(facts, list) or not all(isinstance(f, str) for f in facts) or not isinstance(model, str):
+            raise InvalidModelOutput("the job's stored extraction is not {facts: [string], model: string}")
+        return cls(facts, model)
 
 
 def render_conversation(messages: list[dict[str, str]]) -> str:
@@ -84,15 +95,32 @@ def choose_num_ctx(prompt_tokens: int, num_predict: int, max_ctx: int) -> int:
 
 
 def parse_facts(content: str) -> list[str]:
-    """Parse the schema-constrained reply; anything else is an upstream error, never "no facts"."""
+    """Parse and validate the schema-constrained reply before anything hashes or stores it; anything else is
+    an upstream error, never "no facts"."""
     try:
         data = json.loads(content)
     except json.JSONDecodeError:
         raise UpstreamError("the model's extraction reply is not JSON") from None
     facts = data.get("facts") if isinstance(data, dict) else None
     if not isinstance(facts, list) or not all(isinstance(fact, str) for fact in facts):
-        raise UpstreamError('the model\'s extraction reply does not match {"facts": [string]}')
-    return [fact.strip() for fact in facts if fact.strip()]
+        raise InvalidModelOutput('the model\'s extraction reply does not match {"facts": [string]}')
+    if len(facts) > MAX_FACTS:
+        raise InvalidModelOutput(
+            f"the model's reply lists {len(facts)} facts; more than {MAX_FACTS} is a runaway reply"
+        )
+    cleaned = [fact.replace("\x00", "").strip() for fact in facts]
+    for index, fact in enumerate(cleaned):
+        if len(fact) > MAX_FACT_CHARS:
+            raise InvalidModelOutput(
+                f"fact {index} of the model's reply has {len(fact)} characters (at most {MAX_FACT_CHARS})"
+            )
+        try:
+            fact.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidModelOutput(
+                f"fact {index} of the model's reply holds invalid Unicode (a lone surrogate), so it cannot be stored"
+            ) from None
+    return [fact for fact in cleaned if fact]
 
 
 def check_truncation(prompt_eval_count: int | None, num_ctx: int) -> None:
@@ -121,20 +149,16 @@ async def extract_facts(
         format=FACTS_SCHEMA,
         options={"temperature": 0, "num_predict": num_predict, "num_ctx": num_ctx},
     )
-    elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
-    prompt_tokens = int(response.prompt_eval_count or 0)
-    output_tokens = int(response.eval_count or 0)
     logger.info(
         "llm extraction",
         extra={
             "model": model,
-            "prompt_tokens": prompt_tokens,
+            "prompt_tokens": int(response.prompt_eval_count or 0),
             "estimated_tokens": estimate,
-            "output_tokens": output_tokens,
+            "output_tokens": int(response.eval_count or 0),
             "num_ctx": num_ctx,
-            "ms": elapsed_ms,
+            "ms": round((time.perf_counter() - started) * 1000, 1),
         },
     )
     check_truncation(response.prompt_eval_count, num_ctx)
-    facts = parse_facts(response.message.content or "")
-    return Extraction(facts, model, prompt_tokens, output_tokens, num_ctx, elapsed_ms)
+    return Extraction(parse_facts(response.message.content or ""), model)

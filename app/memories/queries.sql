@@ -67,10 +67,13 @@ FROM gone
 -- name: history
 SELECT id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role
 FROM memory_history WHERE memory_id = %(memory_id)s
-ORDER BY created_at, event = 'DELETE', id
+ORDER BY seq
 
 -- name: reset_all
 TRUNCATE "{collection}", memory_history
 
 -- name: existing_hashes
 SELECT DISTINCT payload ->> 'hash' FROM "{collection}" WHERE {where} AND payload ->> 'hash' = ANY(%(hashes)s)
+
+-- name: lock_scope
+SELECT pg_advisory_xact_lock(hashtextextended(%(scope)s, 0))

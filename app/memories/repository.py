@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -176,6 +177,11 @@ class MemoryRepository:
     async def list_scope(self, conn: AsyncConnection, where: Where, limit: int) -> list[StoredMemory]:
         cursor = await conn.execute(self._with_where("list_memories", where), {**where.params, "limit": limit})
         return [StoredMemory(row[0], row[1] or {}) for row in await cursor.fetchall()]
+
+    async def lock_scope(self, conn: AsyncConnection, identifiers: Mapping[str, str]) -> None:
+        """A transaction-scoped advisory lock on one scope, so concurrent writers de-duplicate against each other."""
+        scope = json.dumps(dict(sorted(identifiers.items())), separators=(",", ":"))
+        await conn.execute(self.q["lock_scope"], {"scope": scope})
 
     async def existing_hashes(self, conn: AsyncConnection, where: Where, hashes: Sequence[str]) -> set[str]:
         query = self._with_where("existing_hashes", where)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from app.deps import IdempotencyScopeDep, IdempotencyServiceDep, JobServiceDep, MemoryServiceDep
-from app.idempotency.schemas import REPLAYED_HEADER, StoredResponse, request_fingerprint, resolve_key
+from app.deps import IdempotencyScopeDep, JobServiceDep, MemoryServiceDep
+from app.idempotency.schemas import REPLAYED_HEADER, KeyedRequest, request_fingerprint, resolve_key
+from app.jobs.repository import SUCCEEDED
 from app.memories.schemas import (
     AddResponse,
     HistoryEntry,
@@ -39,19 +39,6 @@ IDEMPOTENCY_KEY_DOC = (
 _ERROR_SHAPE = "`{error, message, request_id}`"
 
 
-def _json_bytes(content: Any) -> bytes:
-    return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode("utf-8")
-
-
-def render_add_response(results: list[dict[str, Any]]) -> StoredResponse:
-    """The exact bytes a 200 carries (FastAPI's own JSON spelling), so the first answer and replays are equal."""
-    return StoredResponse(200, _json_bytes(AddResponse.model_validate({"results": results}).model_dump(mode="json")))
-
-
-def render_job_acceptance(accepted: dict[str, Any]) -> StoredResponse:
-    return StoredResponse(202, _json_bytes(accepted))
-
-
 @router.post(
     "/memories",
     response_model=AddResponse,
@@ -71,7 +58,6 @@ async def add_memories(
     request: Request,
     service: MemoryServiceDep,
     jobs: JobServiceDep,
-    idempotency: IdempotencyServiceDep,
     scope: IdempotencyScopeDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", description=IDEMPOTENCY_KEY_DOC)] = None,
 ) -> Any:
@@ -89,23 +75,19 @@ async def add_memories(
     `MEM0_IDEMPOTENCY_LEASE_S`. Keys expire after `MEM0_IDEMPOTENCY_TTL_S` (24 h by default). A keyed
     `infer: true` request always answers 202 with its job id, and replays return that same job id."""
     key = resolve_key(idempotency_key, body.idempotency_key)
-    if body.infer:
-        service.check_limits(body)
-    if key is None:
-        if body.infer:
-            status, content = await jobs.submit(body)
-            return JSONResponse(status_code=status, content=content)
-        rendered = render_add_response(await service.add(body))
-        return Response(rendered.body, status_code=rendered.status, media_type="application/json")
-    fingerprint = request_fingerprint(request.method, request.url.path, await request.json())
-    if body.infer:
-        outcome = await idempotency.run(
-            scope, key, fingerprint, lambda hook: jobs.submit(body, before_commit=hook), render_job_acceptance
-        )
+    keyed = None
+    if key is not None:
+        keyed = KeyedRequest(scope, key, request_fingerprint(request.method, request.url.path, await request.json()))
+    if not body.infer:
+        outcome = await service.add(body, keyed)
     else:
-        outcome = await idempotency.run(
-            scope, key, fingerprint, lambda hook: service.add(body, before_commit=hook), render_add_response
-        )
+        service.check_limits(body)
+        job_id, outcome = await jobs.submit(body, keyed)
+        if job_id is not None and keyed is None and not jobs.answers_at_once(body):
+            job = await jobs.wait(job_id)
+            if job.status == SUCCEEDED:
+                return JSONResponse({**(job.result or {}), "job_id": str(job.id)})
+            return JSONResponse({"job_id": str(job.id), "status": job.status}, status_code=202)
     return Response(
         outcome.response.body,
         status_code=outcome.response.status,

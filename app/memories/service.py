@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection, Rollback
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from app.config import Settings
 from app.db.errors import storage_errors
 from app.errors import AppError, Forbidden, InvalidInput, NotFound
+from app.idempotency.repository import Claim
+from app.idempotency.schemas import KeyedRequest, StoredResponse
+from app.idempotency.service import IdempotencyService, Outcome
+from app.jobs.repository import JobRepository
 from app.llm.client import OllamaClient
 from app.llm.embed_cache import EmbedCache
+from app.memories.payloads import MemoryDraft, drafts_from_messages, memory_hash, now_iso
 from app.memories.repository import HistoryEvent, MemoryRepository, NewMemory, StoredMemory, scope_where
+from app.memories.responses import added_response
 from app.memories.schemas import IDENTIFIER_KEYS, RESERVED_PAYLOAD_KEYS, MemoryCreate, MemoryUpdate, SearchRequest
 from app.memories.scope_sizes import ScopeSizes, scope_key
 from app.metrics import Metrics
@@ -29,28 +33,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_TOP_K = 10
 DEFAULT_LIST_LIMIT = 100
 _PROMOTED_KEYS = (*IDENTIFIER_KEYS, "actor_id", "role")
-# Extra statements a caller runs inside a write's transaction, after the rows and before commit, given the
-# results the write will answer with (idempotency keys complete here, so rows and key commit together).
-BeforeCommit = Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[None]]
-# Like BeforeCommit, but answers whether to commit (False rolls the write back).
-Finish = Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[bool]]
-
-
-def _then_commit(before_commit: BeforeCommit) -> Finish:
-    async def finish(conn: AsyncConnection, results: list[dict[str, Any]]) -> bool:
-        await before_commit(conn, results)
-        return True
-
-    return finish
-
-
-def memory_hash(text: str) -> str:
-    """mem0's content hash (md5 of the text), kept so upstream deduplication reads our rows the same way."""
-    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 def parse_memory_id(raw: str) -> uuid.UUID:
@@ -77,14 +59,6 @@ def to_item(memory: StoredMemory, *, with_score: bool = False) -> dict[str, Any]
     return item
 
 
-@dataclass(frozen=True)
-class PreparedMemory:
-    text: str
-    payload: dict[str, Any]
-    role: str
-    actor_id: str | None
-
-
 class MemoryService:
     def __init__(
         self,
@@ -92,10 +66,14 @@ class MemoryService:
         pool: AsyncConnectionPool,
         ollama: OllamaClient,
         repository: MemoryRepository,
+        jobs: JobRepository,
+        idempotency: IdempotencyService,
         metrics: Metrics | None = None,
         telemetry: Telemetry | None = None,
     ) -> None:
         self.settings = settings
+        self.idempotency = idempotency
+        self.jobs = jobs
         self.metrics = metrics
         self.telemetry = telemetry
         self.pool = pool
@@ -124,111 +102,74 @@ class MemoryService:
                 "or fewer messages per request"
             )
 
-    def prepare_raw(self, request: MemoryCreate) -> list[PreparedMemory]:
-        """One memory per non-system message, payload laid out as mem0 writes it."""
-        created_at = now_iso()
-        base = {**(request.metadata or {}), **request.identifiers()}
-        prepared = []
-        for message in request.messages:
-            if message.role == "system":
-                continue
-            payload = {
-                **base,
-                "data": message.content,
-                "hash": memory_hash(message.content),
-                "role": message.role,
-                "created_at": created_at,
-                "updated_at": created_at,
-            }
-            if message.name:
-                payload["actor_id"] = message.name
-            prepared.append(PreparedMemory(message.content, payload, message.role, message.name))
-        if not prepared:
-            raise InvalidInput(
-                "every message has role 'system', so there is nothing to store; send user or assistant messages"
-            )
-        return prepared
-
-    async def add(self, request: MemoryCreate, *, before_commit: BeforeCommit | None = None) -> list[dict[str, Any]]:
-        """The deterministic write (infer: false); inferred writes go through the job queue (app/jobs)."""
+    async def add(self, request: MemoryCreate, key: KeyedRequest | None = None) -> Outcome:
+        """The deterministic write (infer: false): each non-system message becomes one memory. Embeds first,
+        then stores the rows, their ADD history and the completed idempotency key in one transaction.
+        Inferred writes go through the job queue (app/jobs)."""
         self.check_limits(request)
         if self.telemetry is not None:
             self.telemetry.emit("write.accepted", messages=len(request.messages), infer=False)
-        return await self.store(self.prepare_raw(request), before_commit=before_commit)
-
-    async def store(
-        self, prepared: list[PreparedMemory], *, before_commit: BeforeCommit | None = None
-    ) -> list[dict[str, Any]]:
-        """Embed all texts in one call, then insert memories and ADD history in one transaction."""
+        claim: Claim | None = None
+        if key is not None:
+            claimed = await self.idempotency.claim(key)
+            if isinstance(claimed, StoredResponse):
+                return Outcome(claimed, replayed=True)
+            claim = claimed
         try:
-            results = await self._store(prepared, before_commit)
+            async with self.idempotency.held(claim):
+                rows = await self.embed(drafts_from_messages(request))
+                response = added_response(rows)
+                async with storage_errors(), self.pool.connection() as conn:
+                    if claim is None:
+                        await self.insert(conn, rows)  # one statement: atomic without a transaction
+                    else:
+                        async with conn.transaction():
+                            await self.insert(conn, rows)
+                            await self.idempotency.complete(conn, claim, response)
         except Exception as error:
             if not isinstance(error, AppError) or error.status_code >= 500:
-                self._record_write("failed", 0, getattr(error, "code", type(error).__name__))
+                self.record_write("failed", 0, getattr(error, "code", type(error).__name__))
             raise
-        self._record_write("persisted", len(results))
-        return results
+        self.record_write("persisted", len(rows))
+        return Outcome(response, replayed=False)
 
-    def _record_write(self, outcome: str, memories: int, error: str | None = None) -> None:
+    async def embed(self, drafts: Sequence[MemoryDraft]) -> list[NewMemory]:
+        """The rows to insert: every draft's text embedded in one call, ids chosen here."""
+        if not drafts:
+            return []
+        vectors = await self.ollama.embed(
+            self.settings.embedder_model, [d.text for d in drafts], dims=self.settings.embedding_dims
+        )
+        return [
+            NewMemory(uuid.uuid4(), vector, d.payload, d.text, d.actor_id, d.role)
+            for d, vector in zip(drafts, vectors, strict=True)
+        ]
+
+    async def insert(self, conn: AsyncConnection, rows: Sequence[NewMemory]) -> list[NewMemory]:
+        """The rows and their ADD history, in one statement (inside the caller's transaction, if any)."""
+        if rows:
+            await self.repository.insert_with_history(conn, rows)
+        return list(rows)
+
+    async def insert_unseen(
+        self, conn: AsyncConnection, identifiers: dict[str, str], rows: Sequence[NewMemory]
+    ) -> list[NewMemory]:
+        """Inside the caller's transaction: insert the rows whose text (mem0's hash) the scope does not hold
+        yet, and return them. The scope's advisory lock makes two writers of one fact store it once."""
+        if not rows:
+            return []
+        await self.repository.lock_scope(conn, identifiers)
+        stored = await self.repository.existing_hashes(
+            conn, scope_where(identifiers), [row.payload["hash"] for row in rows]
+        )
+        return await self.insert(conn, [row for row in rows if row.payload["hash"] not in stored])
+
+    def record_write(self, outcome: str, memories: int, error: str | None = None) -> None:
         if self.metrics is not None:
             self.metrics.writes.labels(outcome).inc()
             self.metrics.memories_persisted.inc(memories)
         if self.telemetry is not None:
             self.telemetry.emit(f"write.{outcome}", memories=memories, error=error)
-
-    async def _store(self, prepared: list[PreparedMemory], before_commit: BeforeCommit | None) -> list[dict[str, Any]]:
-        results = await self.store_then(prepared, None if before_commit is None else _then_commit(before_commit))
-        assert results is not None, "only a finish that answers False discards the write"
-        return results
-
-    async def drop_already_stored(
-        self, identifiers: dict[str, str], prepared: list[PreparedMemory]
-    ) -> list[PreparedMemory]:
-        """The memories whose exact text (mem0's hash) is not stored in this scope yet."""
-        if not prepared:
-            return prepared
-        async with storage_errors(), self.pool.connection() as conn:
-            stored = await self.repository.existing_hashes(
-                conn, scope_where(identifiers), [p.payload["hash"] for p in prepared]
-            )
-        return [p for p in prepared if p.payload["hash"] not in stored]
-
-    async def store_then(
-        self,
-        prepared: list[PreparedMemory],
-        finish: Finish | None,
-    ) -> list[dict[str, Any]] | None:
-        """Like store, but `finish` runs in the same transaction (the job queue marks its job done there);
-        when it answers False (the job is no longer ours) the transaction rolls back and nothing is stored.
-        Without `finish` the write is one autocommitted statement: one round trip, still all or nothing."""
-        vectors = (
-            await self.ollama.embed(
-                self.settings.embedder_model, [p.text for p in prepared], dims=self.settings.embedding_dims
-            )
-            if prepared
-            else []
-        )
-        rows = [
-            NewMemory(uuid.uuid4(), vector, p.payload, p.text, p.actor_id, p.role)
-            for p, vector in zip(prepared, vectors, strict=True)
-        ]
-        results = [
-            {"id": str(row.id), "memory": row.text, "event": "ADD", "role": row.role, "actor_id": row.actor_id}
-            for row in rows
-        ]
-        owned = True
-        async with storage_errors(), self.pool.connection() as conn:
-            if finish is None:
-                if rows:
-                    await self.repository.insert_with_history(conn, rows)
-                return results
-            async with conn.transaction():
-                if rows:
-                    await self.repository.insert_with_history(conn, rows)
-                if not await finish(conn, results):
-                    owned = False
-                    raise Rollback()  # psycopg rolls the block back and does not propagate this
-        return results if owned else None
 
     async def get(self, raw_id: str) -> dict[str, Any]:
         memory_id = parse_memory_id(raw_id)
@@ -327,10 +268,13 @@ class MemoryService:
             raise NotFound(f"no memory with id {memory_id}")
 
     async def delete_scope(self, identifiers: dict[str, str]) -> int:
+        """The scope's memories, and its jobs with the raw conversations they keep."""
         if not identifiers:
             raise InvalidInput("at least one identifier (user_id, agent_id or run_id) is required to delete memories")
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
-            return await self.repository.delete_scope(conn, scope_where(identifiers))
+            deleted = await self.repository.delete_scope(conn, scope_where(identifiers))
+            await self.jobs.delete_scope(conn, identifiers)
+        return deleted
 
     async def reset(self) -> None:
         if not self.settings.allow_reset:

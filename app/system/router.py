@@ -33,6 +33,8 @@ async def health(guard: EgressGuardDep) -> dict[str, Any]:
 async def ready(state: StateDep) -> JSONResponse:
     """200 only when the database and Ollama answer now and embeddings work (see MEM0_READY_EMBED_MAX_AGE_S)."""
     reasons = []
+    if (alive := state.workers.alive()) < state.settings.infer_workers:
+        reasons.append(f"only {alive} of {state.settings.infer_workers} job workers are running")
     database, ollama, embedder = await asyncio.gather(
         _ping_database(state), _ping_ollama(state), state.readiness.embedder.problem(lambda: _probe_embedder(state))
     )

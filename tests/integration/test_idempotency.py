@@ -17,8 +17,8 @@ from psycopg_pool import AsyncConnectionPool
 from app.db.migrator import migrate
 from app.errors import IdempotencyKeyInUse
 from app.idempotency.repository import IdempotencyRepository
-from app.idempotency.schemas import StoredResponse
-from app.idempotency.service import IdempotencyService
+from app.idempotency.schemas import KeyedRequest, StoredResponse
+from app.idempotency.service import IdempotencyService, Outcome
 from tests.conftest import server_env
 from tests.support.postgres import count_rows
 from tests.support.server_process import ServerProcess
@@ -299,18 +299,20 @@ def _service(pool: AsyncConnectionPool, *, lease_s: float = 60.0, ttl_s: float =
     return IdempotencyService(pool, IdempotencyRepository(), lease_s=lease_s, ttl_s=ttl_s)
 
 
-def _writer(pool: AsyncConnectionPool, note: str, delay_s: float = 0.0):
-    async def write(before_commit) -> None:
+async def _keyed_write(
+    service: IdempotencyService, pool: AsyncConnectionPool, key: str, note: str, delay_s: float = 0.0
+) -> Outcome:
+    """A keyed write composed as the services compose theirs: claim, work while held, complete before commit."""
+    claimed = await service.claim(KeyedRequest("s", key, "fp"))
+    if isinstance(claimed, StoredResponse):
+        return Outcome(claimed, replayed=True)
+    response = StoredResponse(200, note.encode())
+    async with service.held(claimed):
         await asyncio.sleep(delay_s)
         async with pool.connection() as conn, conn.transaction():
             await conn.execute("INSERT INTO writes (note) VALUES (%s)", (note,))
-            await before_commit(conn, note)
-
-    return write
-
-
-def _render(note: str) -> StoredResponse:
-    return StoredResponse(200, note.encode())
+            await service.complete(conn, claimed, response)
+    return Outcome(response, replayed=False)
 
 
 async def _notes(pool: AsyncConnectionPool) -> list[str]:
@@ -321,11 +323,11 @@ async def _notes(pool: AsyncConnectionPool) -> list[str]:
 
 async def test_a_slow_write_renews_its_lease_so_no_retry_takes_the_key(key_pool):
     holder = _service(key_pool, lease_s=0.3)
-    slow_write = asyncio.create_task(holder.run("s", "k", "fp", _writer(key_pool, "slow", delay_s=1.2), _render))
+    slow_write = asyncio.create_task(_keyed_write(holder, key_pool, "k", "slow", delay_s=1.2))
     await asyncio.sleep(0.8)  # well past one lease: only renewals keep the key
 
     with pytest.raises(IdempotencyKeyInUse):
-        await _service(key_pool).run("s", "k", "fp", _writer(key_pool, "retry"), _render)
+        await _keyed_write(_service(key_pool), key_pool, "k", "retry")
 
     assert (await slow_write).response.body == b"slow"
     assert await _notes(key_pool) == ["slow"]
@@ -334,31 +336,31 @@ async def test_a_slow_write_renews_its_lease_so_no_retry_takes_the_key(key_pool)
 class _StalledHolder(IdempotencyService):
     """A holder whose renewals stopped (a frozen process) while its write still goes on."""
 
-    async def _keep_renewing(self, claim) -> None:
-        await asyncio.Event().wait()
+    async def _renew(self, claim) -> None:
+        return None
 
 
 async def test_a_stalled_holder_whose_key_was_taken_over_commits_nothing(key_pool):
     stalled = _StalledHolder(key_pool, IdempotencyRepository(), lease_s=0.3, ttl_s=3600)
-    slow_write = asyncio.create_task(stalled.run("s", "k", "fp", _writer(key_pool, "stalled", delay_s=1.0), _render))
+    slow_write = asyncio.create_task(_keyed_write(stalled, key_pool, "k", "stalled", delay_s=1.0))
     await asyncio.sleep(0.6)  # its lease ran out: a retry takes the key over
 
-    retry = await _service(key_pool).run("s", "k", "fp", _writer(key_pool, "retry"), _render)
+    retry = await _keyed_write(_service(key_pool), key_pool, "k", "retry")
 
     with pytest.raises(IdempotencyKeyInUse):
         await slow_write
     assert retry.response == StoredResponse(200, b"retry") and not retry.replayed
     assert await _notes(key_pool) == ["retry"]
-    replay = await _service(key_pool).run("s", "k", "fp", _writer(key_pool, "again"), _render)
+    replay = await _keyed_write(_service(key_pool), key_pool, "k", "again")
     assert replay.replayed and replay.response.body == b"retry"
 
 
 async def test_purge_deletes_expired_keys_only(key_pool):
     short, long = _service(key_pool, lease_s=0.1, ttl_s=0.1), _service(key_pool)
-    await short.run("s", "done-expired", "fp", _writer(key_pool, "a"), _render)
-    abandoned = await short.claim("s", "abandoned-expired", "fp")
-    await long.run("s", "done-live", "fp", _writer(key_pool, "b"), _render)
-    in_flight = await long.claim("s", "in-flight-live", "fp")
+    await _keyed_write(short, key_pool, "done-expired", "a")
+    abandoned = await short.claim(KeyedRequest("s", "abandoned-expired", "fp"))
+    await _keyed_write(long, key_pool, "done-live", "b")
+    in_flight = await long.claim(KeyedRequest("s", "in-flight-live", "fp"))
     assert not isinstance(abandoned, StoredResponse) and not isinstance(in_flight, StoredResponse)
     await asyncio.sleep(0.3)
 
@@ -368,4 +370,4 @@ async def test_purge_deletes_expired_keys_only(key_pool):
         cursor = await conn.execute("SELECT key FROM idempotency_keys ORDER BY key")
         assert [row[0] for row in await cursor.fetchall()] == ["done-live", "in-flight-live"]
     with pytest.raises(IdempotencyKeyInUse):
-        await long.claim("s", "in-flight-live", "fp")
+        await long.claim(KeyedRequest("s", "in-flight-live", "fp"))

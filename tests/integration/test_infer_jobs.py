@@ -97,7 +97,7 @@ def test_ollama_down_fails_the_job_visibly_and_keeps_the_raw_messages(infer_serv
         response = client.post("/memories", json=_write("u-down", "I was born in Oslo."))
         assert response.status_code >= 500, response.text
         body = response.json()
-        job_id = body["message"].split()[1]
+        job_id = body["job_id"]
         job = client.get(f"/jobs/{job_id}").json()
     assert job["status"] == "FAILED" and "503" in job["last_error"]
     assert job["messages"][0]["content"] == "I was born in Oslo."
@@ -147,7 +147,7 @@ def test_a_prompt_overflowing_num_ctx_is_reported_not_stored_as_no_facts(infer_s
     with server.client() as client:
         response = client.post("/memories", json=_write("u-long", long_text))
         assert response.status_code >= 500, response.text
-        job = client.get(f"/jobs/{response.json()['message'].split()[1]}").json()
+        job = client.get(f"/jobs/{response.json()['job_id']}").json()
     assert job["status"] == "FAILED" and "MEM0_LLM_NUM_CTX" in job["last_error"]
     assert job["attempts"] == 1
     assert count_rows(fresh_db, "memories") == 0

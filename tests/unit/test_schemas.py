@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from app.memories.payloads import memory_hash
 from app.memories.repository import StoredMemory
 from app.memories.schemas import MemoryCreate, SearchRequest
-from app.memories.service import memory_hash, to_item
+from app.memories.service import to_item
 
 
 def test_identifiers_may_come_from_search_filters():

@@ -1,0 +1,75 @@
+"""The one builder of mem0's memory payloads, for direct writes (messages) and inferred writes (facts)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from app.errors import InvalidInput
+from app.memories.schemas import MemoryCreate
+
+
+@dataclass(frozen=True)
+class MemoryDraft:
+    """A memory before it is embedded: its text, the payload mem0 stores, and who said it."""
+
+    text: str
+    payload: dict[str, Any]
+    role: str
+    actor_id: str | None
+
+
+def memory_hash(text: str) -> str:
+    """mem0's content hash (md5 of the text), kept so upstream deduplication reads our rows the same way."""
+    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _draft(
+    request: MemoryCreate, text: str, created_at: str, role: str, actor_id: str | None, marks: dict[str, str]
+) -> MemoryDraft:
+    payload: dict[str, Any] = {
+        **(request.metadata or {}),
+        **request.identifiers(),
+        "data": text,
+        "hash": memory_hash(text),
+        "created_at": created_at,
+        "updated_at": created_at,
+        **marks,
+    }
+    if actor_id is not None:
+        payload["actor_id"] = actor_id
+    return MemoryDraft(text, payload, role, actor_id)
+
+
+def drafts_from_messages(request: MemoryCreate, *, extraction: str | None = None) -> list[MemoryDraft]:
+    """One memory per non-system message (infer: false, or an inferred write's raw fallback, marked so)."""
+    created_at = now_iso()
+    drafts = [
+        _draft(
+            request,
+            message.content,
+            created_at,
+            message.role,
+            message.name,
+            {"role": message.role} | ({"extraction": extraction} if extraction else {}),
+        )
+        for message in request.messages
+        if message.role != "system"
+    ]
+    if not drafts:
+        raise InvalidInput(
+            "every message has role 'system', so there is nothing to store; send user or assistant messages"
+        )
+    return drafts
+
+
+def drafts_from_facts(request: MemoryCreate, facts: list[str]) -> list[MemoryDraft]:
+    """One memory per distinct extracted fact, attributed to the user."""
+    created_at = now_iso()
+    return [_draft(request, fact, created_at, "user", None, {"extraction": "llm"}) for fact in dict.fromkeys(facts)]
