@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from app.config import Settings
 from app.egress import EgressGuard
-from app.errors import install_error_handlers
+from app.errors import ERROR_RESPONSES, install_error_handlers
 from app.jobs.router import router as jobs_router
 from app.lifespan import build_lifespan
 from app.limits import RequestLimitsMiddleware
@@ -34,7 +34,7 @@ def create_app(settings: Settings, egress_guard: EgressGuard | None = None) -> F
     app.add_middleware(RequestLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, observer=request_observer(metrics))
     install_error_handlers(app)
-    app.include_router(system_router)
-    app.include_router(memories_router)
-    app.include_router(jobs_router)
+    app.include_router(system_router, responses=ERROR_RESPONSES)
+    app.include_router(memories_router, responses=ERROR_RESPONSES)
+    app.include_router(jobs_router, responses=ERROR_RESPONSES)
     return app

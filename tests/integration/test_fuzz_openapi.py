@@ -1,0 +1,64 @@
+"""Schemathesis against the server's own OpenAPI document (`/openapi.json` of a real server process), bounded so it
+stays fast: for every operation, requests that fit the document and requests that do not, and not one 5xx; every
+answer has a documented status, content type and schema. The long run is `python -m scripts.fuzz`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from app.config import Settings
+from app.main import create_app
+
+EXAMPLES_PER_OPERATION = 25
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+def has_invalid_requests(operation: dict[str, Any]) -> bool:
+    return "requestBody" in operation or any(p["in"] != "path" for p in operation.get("parameters", []))
+
+
+# Collected from the app's routes, so each operation is its own test; the test fuzzes the document the server serves.
+# An operation whose only inputs are string path segments has no invalid request to generate: every segment is one.
+DOCUMENT = create_app(Settings(DATABASE_URL="postgresql://unused")).openapi()
+CASES = [
+    pytest.param(method.upper(), path, mode, id=f"{method.upper()} {path} {mode}")
+    for path, methods in DOCUMENT["paths"].items()
+    for method, operation in methods.items()
+    for mode in GenerationMode
+    if mode is GenerationMode.POSITIVE or has_invalid_requests(operation)
+]
+
+
+@pytest.fixture(scope="module")
+def served_document(server):
+    return schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("method", "path", "mode"), CASES)
+def test_every_operation_answers_without_5xx_and_as_documented(served_document, method, path, mode):
+    operation = served_document[path][method]
+
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def answers_as_documented(case):
+        case.call_and_validate(checks=CHECKS)
+
+    answers_as_documented()
