@@ -30,6 +30,13 @@ test-fast: $(STAMP)
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
+# The Docker tier (as root): the engine, Compose v2 and the local base images (scripts/docker_setup.sh, cached),
+# then the image and docker-compose.prd.yml on a real engine (tests/docker). Not part of `make test`.
+.PHONY: test-docker
+test-docker: $(STAMP)
+	bash scripts/docker_setup.sh
+	MEM0_DOCKER_TESTS=1 $(BIN)/python -m pytest tests/docker -o timeout=900 $(PYTEST_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check app tests $(wildcard scripts)
 	$(BIN)/ruff format --check app tests $(wildcard scripts)
