@@ -207,3 +207,11 @@ def test_sql_metacharacters_are_only_data(api, module_db, victim, method, path, 
     if response.status_code == 200:
         assert victim not in response.text  # nothing of another user's scope leaks
     assert {table: count_rows(module_db, table) for table in TABLES} == before
+
+
+def test_no_hostile_request_was_logged_as_a_server_failure(server):
+    """Runs last in this module: client mistakes leave no ERROR line and no 5xx warning in the server's log."""
+    lines = [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
+
+    assert [line for line in lines if line.get("level") == "ERROR" or line.get("status", 0) >= 500] == []
+    assert any(line.get("status") == 422 for line in lines)  # the log was read, and it holds the refusals
