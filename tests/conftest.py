@@ -8,13 +8,14 @@ automatically. `make test-fast` runs everything not slow. Whatever the tests sta
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.inprocess import InProcessServer
+from tests.support.inprocess import INPROCESS_THREAD, InProcessServer
 from tests.support.postgres import create_database, running_postgres
 from tests.support.processes import ProcessStarts, describe, kill, leftover_processes, starts_processes
 from tests.support.server_process import ServerProcess
@@ -63,13 +64,16 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 @pytest.fixture(scope="session", autouse=True)
 def nothing_outlives_the_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Torn down after every other session fixture (autouse fixtures are set up first): fails the run, naming
-    them, if any process the tests started is still running, and kills it."""
+    them, if any process the tests started is still running (and kills it), or an in-process app still runs."""
     yield
     leftovers = leftover_processes(tmp_path_factory.getbasetemp())
     if leftovers:
         names = describe(leftovers)
         kill(leftovers)
         pytest.fail(f"processes started by the tests outlived them (now killed):\n{names}", pytrace=False)
+    apps = [thread for thread in threading.enumerate() if thread.name == INPROCESS_THREAD]
+    if apps:
+        pytest.fail(f"{len(apps)} in-process app(s) still running: stop every InProcessServer", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from app.config import Settings
 from app.main import create_app
 
 BASE_URL = "http://mem0.inprocess"
+INPROCESS_THREAD = "mem0-inprocess"  # the name of the thread running an app
 
 Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
 
@@ -61,7 +62,7 @@ class InProcessServer:
     def start(self, timeout_s: float = 60.0) -> InProcessServer:
         """Runs the lifespan's startup; raises what it raised (a StartupError names the cause)."""
         started: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._thread = threading.Thread(target=self._run, args=(started,), name="mem0-inprocess", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(started,), name=INPROCESS_THREAD, daemon=True)
         self._thread.start()
         try:
             started.result(timeout=timeout_s)
