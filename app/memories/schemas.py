@@ -122,7 +122,7 @@ class Scope(BaseModel):
 
 
 class MemoryCreate(Scope):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     messages: list[Message] = Field(
         min_length=1, description="Messages to store (infer: false) or to extract facts from."
@@ -151,7 +151,7 @@ class MemoryCreate(Scope):
 
 
 class SearchRequest(Scope):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     query: StrictStr = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="What to look for.")
     filters: Filters = Field(None, description="Payload filters: {key: value} or {key: {op: value}}.")

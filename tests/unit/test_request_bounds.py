@@ -80,3 +80,10 @@ def test_a_stored_row_nested_too_deep_is_clipped_on_the_way_out():
     assert CLIPPED_MARKER in body
     shallow = nested(MAX_METADATA_DEPTH)
     assert MemoryItem.model_validate({"id": "i", "memory": "m", "metadata": shallow}).metadata == shallow
+
+
+def test_an_unknown_field_is_refused_not_ignored():
+    with pytest.raises(ValidationError, match="topk"):
+        SearchRequest.model_validate({"query": "q", "user_id": "u", "topk": 5})
+    with pytest.raises(ValidationError, match="metdata"):
+        create(metdata={"k": "v"})
