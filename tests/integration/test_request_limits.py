@@ -78,7 +78,7 @@ def raw_exchange(port: int, requests: list[bytes]) -> list[bytes]:
     return answers
 
 
-def test_an_unexpected_500_is_json_and_keeps_the_connection(server, api, module_db):
+def test_error_answers_keep_the_connection_an_unexpected_500_included(server, api, module_db):
     # A row that breaks mem0's layout (`data` must be text) cannot be shaped into an answer: a real 500, ours.
     memory_id = write(api, "broken-row", "fine so far")
     with psycopg.connect(module_db, autocommit=True) as conn:
@@ -86,16 +86,23 @@ def test_an_unexpected_500_is_json_and_keeps_the_connection(server, api, module_
             "UPDATE memories SET payload = jsonb_set(payload, '{data}', '{\"not\": \"text\"}') WHERE id = %s",
             (memory_id,),
         )
-    get = f"GET /memories/{memory_id} HTTP/1.1\r\nHost: test\r\n\r\n".encode()
-    health = b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n"
+    nul_body = b'{"query":"a\\u0000","user_id":"u"}'
+    requests = [
+        f"GET /memories/{memory_id} HTTP/1.1\r\nHost: test\r\n\r\n".encode(),
+        b"POST /search HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(nul_body)}\r\n\r\n".encode()
+        + nul_body,
+        b"PATCH /memories HTTP/1.1\r\nHost: test\r\n\r\n",
+        b"GET /nowhere HTTP/1.1\r\nHost: test\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n",
+    ]
 
-    failed, after = raw_exchange(server.port, [get, health])
+    answers = raw_exchange(server.port, requests)
 
-    assert failed.startswith(b"HTTP/1.1 500")
-    error = json.loads(failed.split(b"\r\n\r\n", 1)[1])
+    assert [answer.split(b" ", 2)[1] for answer in answers] == [b"500", b"422", b"405", b"404", b"200"]
+    error = json.loads(answers[0].split(b"\r\n\r\n", 1)[1])
     assert error["error"] == "internal_error" and error["request_id"]
-    assert b"connection: close" not in failed.lower()
-    assert after.startswith(b"HTTP/1.1 200")
+    assert not any(b"connection: close" in answer.lower() for answer in answers)
 
 
 @pytest.mark.parametrize("levels", [40, 500])
