@@ -10,6 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+export HOME=${HOME:-/root}
+export PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin
 CACHE=${MEM0_DOCKER_CACHE:-/var/cache/mem0-fixed-docker}
 COMPOSE_VERSION=v2.40.3
 HADOLINT_VERSION=2.15.1
@@ -95,7 +97,7 @@ image_current() {  # image_current TAG HASH: the image exists and was built from
 
 debian_base() {
     local hash
-    hash=$(recipe_hash "$0" /etc/ssl/certs/ca-certificates.crt)
+    hash=$(recipe_hash <(declare -f debian_base) /etc/ssl/certs/ca-certificates.crt)
     image_current "$DEBIAN_BASE" "$hash" && return 0
     log "debootstrap --variant=minbase bookworm (about a minute, once)"
     local root="$CACHE/rootfs"
@@ -121,7 +123,7 @@ debian_base() {
 base_image() {  # base_image TAG DIR [build args...]
     local tag=$1 dir=$2 hash
     shift 2
-    hash=$(recipe_hash "$0" "$dir"/* <(docker image inspect -f '{{.Id}}' "$DEBIAN_BASE") <(echo "$@"))
+    hash=$(recipe_hash <(declare -f base_image) "$dir"/* <(docker image inspect -f '{{.Id}}' "$DEBIAN_BASE") <(echo "$@"))
     image_current "$tag" "$hash" && return 0
     log "building $tag from $dir"
     docker build -q --build-arg "BASE=$DEBIAN_BASE" "$@" --label "org.mem0-fixed.recipe=$hash" -t "$tag" "$dir" >/dev/null
@@ -136,7 +138,7 @@ main() {
     base_image "$PYTHON_TAG" docker/base/python
     base_image "$POSTGRES_TAG" docker/base/postgres --build-arg "PGSERVER_VERSION=$PGSERVER_VERSION"
     base_image "$PROMETHEUS_TAG" docker/base/prometheus
-    docker image prune -f --filter "label=org.mem0-fixed.recipe" >/dev/null  # earlier builds of the same recipes
+    docker image prune -f >/dev/null  # earlier builds left untagged (this engine serves only this project)
     log "ready in $((SECONDS - started)) s: engine, Compose, $PYTHON_TAG, $POSTGRES_TAG, $PROMETHEUS_TAG"
 }
 
