@@ -1,4 +1,4 @@
-"""`mem0-fixed serve | check | migrate`: the server, the startup checks as a report, the migrator alone."""
+"""`mem0-fixed serve | check | migrate | keys`: the server, the startup checks, the migrator, API keys."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.types import Message, Receive, Scope, Send
 
+from app.auth.cli import add_keys_parser, run_keys
 from app.checks import run_checks
 from app.config import ConfigError, Settings, load_settings
 from app.db.migrator import MigrationError, migrate
@@ -111,13 +112,19 @@ async def _migrate(settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mem0-fixed", description=__doc__)
-    parser.add_argument("command", choices=("serve", "check", "migrate"), nargs="?", default="serve")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="run the server (the default)")
+    commands.add_parser("check", help="run the startup checks and print them")
+    commands.add_parser("migrate", help="apply pending migrations")
+    add_keys_parser(commands)
     args = parser.parse_args(argv)
     settings = _settings_or_exit()
     configure_logging(settings.log_level)
-    if args.command == "serve":
+    if args.command in (None, "serve"):
         return serve(settings)
     if args.command == "check":
         install_egress_guard(settings)
         return asyncio.run(_check(settings))
+    if args.command == "keys":
+        return asyncio.run(run_keys(args, settings))
     return asyncio.run(_migrate(settings))

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import quote
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+import psycopg
+from limits import parse
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SUPPORTED_PROVIDER = "ollama"
-SECRET_FIELDS = frozenset({"postgres_password", "database_url"})
+SECRET_FIELDS = frozenset({"postgres_password", "database_url", "admin_api_key"})
+DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "::1", "mem0")
 
 
 class ConfigError(Exception):
@@ -138,6 +142,16 @@ class Settings(BaseSettings):
         7 * 86_400.0, gt=0, validation_alias=AliasChoices("MEM0_TELEMETRY_RETENTION_S")
     )
 
+    # Security: API keys are required unless auth is disabled (local development only).
+    admin_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("MEM0_ADMIN_API_KEY"))
+    auth_disabled: bool = Field(False, validation_alias=AliasChoices("MEM0_AUTH_DISABLED"))
+    rate_limit: str = Field("1200/minute", validation_alias=AliasChoices("MEM0_RATE_LIMIT"))
+    # Host header names the server answers to (DNS rebinding defence); ports are ignored.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        list(DEFAULT_ALLOWED_HOSTS), validation_alias=AliasChoices("MEM0_ALLOWED_HOSTS")
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field([], validation_alias=AliasChoices("MEM0_CORS_ORIGINS"))
+
     # HTTP server.
     host: str = Field("127.0.0.1", validation_alias=AliasChoices("MEM0_HOST"))
     port: int = Field(8888, ge=0, le=65535, validation_alias=AliasChoices("MEM0_PORT"))
@@ -151,6 +165,30 @@ class Settings(BaseSettings):
         if value.strip().lower() != SUPPORTED_PROVIDER:
             raise ValueError(f"only '{SUPPORTED_PROVIDER}' is supported; unset it or set it to '{SUPPORTED_PROVIDER}'")
         return SUPPORTED_PROVIDER
+
+    @field_validator("admin_api_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters; generate one with `openssl rand -hex 32`")
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        if value.strip():
+            try:
+                parse(value)
+            except ValueError:
+                raise ValueError("write it like 1200/minute or 20/second; empty turns rate limiting off") from None
+        return value.strip()
+
+    @field_validator("allowed_hosts", "cors_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @field_validator("ollama_base_url")
     @classmethod
@@ -201,13 +239,23 @@ class Settings(BaseSettings):
         return shown
 
 
-def _mask_url(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    credentials, _, location = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{location}"
+def _mask_url(conninfo: str) -> str:
+    """The connection string with its password masked: a URL's `user:pw@` and `?password=`, or libpq key=value."""
+    if "://" in conninfo:
+        parts = urlsplit(conninfo)
+        netloc = parts.netloc
+        if "@" in netloc:
+            credentials, _, location = netloc.rpartition("@")
+            netloc = f"{credentials.split(':', 1)[0]}:***@{location}"
+        query = [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+        return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="/*")))
+    try:
+        fields = conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError:
+        return "***"
+    if "password" in fields:
+        fields["password"] = "***"
+    return make_conninfo(**{name: str(value) for name, value in fields.items()})
 
 
 def conflicting_openai_env(environ: dict[str, str] | os._Environ[str]) -> list[str]:

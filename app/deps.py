@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.auth.access import Access
 from app.config import Settings
 from app.egress import EgressGuard
-from app.idempotency.schemas import DEFAULT_SCOPE
+from app.errors import Forbidden
 from app.jobs.service import JobService
 from app.memories.service import MemoryService
 from app.state import AppState
@@ -34,9 +35,15 @@ async def get_memory_service(request: Request) -> MemoryService:
     return _state(request).memories
 
 
-async def get_idempotency_scope(request: Request) -> str:
-    """Whose keys a request's Idempotency-Key lives among; the caller's API key or tenant once auth exists."""
-    return DEFAULT_SCOPE
+async def get_access(request: Request) -> Access:
+    """The caller's API key, checked (401 without a valid one) and counted against its rate limit (429)."""
+    return await _state(request).keys.authenticate(request.headers)
+
+
+async def require_admin(access: Annotated[Access, Depends(get_access)]) -> Access:
+    if not access.admin:
+        raise Forbidden("this route needs an admin key")
+    return access
 
 
 async def get_egress_guard(request: Request) -> EgressGuard | None:
@@ -51,6 +58,7 @@ async def get_job_service(request: Request) -> JobService:
 StateDep = Annotated[AppState, Depends(get_state)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MemoryServiceDep = Annotated[MemoryService, Depends(get_memory_service)]
-IdempotencyScopeDep = Annotated[str, Depends(get_idempotency_scope)]
+AccessDep = Annotated[Access, Depends(get_access)]
+AdminDep = Annotated[Access, Depends(require_admin)]
 EgressGuardDep = Annotated[EgressGuard | None, Depends(get_egress_guard)]
 JobServiceDep = Annotated[JobService, Depends(get_job_service)]

@@ -48,6 +48,23 @@ class NotFound(AppError):
     code = "not_found"
 
 
+class Unauthorized(AppError):
+    """No API key, or one that is unknown or revoked."""
+
+    status_code = 401
+    code = "unauthorized"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": 'Bearer realm="mem0-fixed"'})
+
+
+class RateLimited(AppError):
+    """The key sent more requests than MEM0_RATE_LIMIT allows; Retry-After says when to go on."""
+
+    status_code = 429
+    code = "rate_limited"
+
+
 class Forbidden(AppError):
     status_code = 403
     code = "forbidden"

@@ -11,6 +11,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
+from app.auth.repository import KeyRepository
+from app.auth.service import KeyService
 from app.background import PeriodicTask
 from app.checks import MEM0_TELEMETRY_TABLE, run_checks, vector_column_dims
 from app.config import Settings
@@ -141,6 +143,20 @@ def report_blocked_egress(guard: EgressGuard, telemetry: Telemetry) -> None:
     guard.on_block = on_block
 
 
+async def require_authentication(settings: Settings, keys: KeyService) -> None:
+    """Keys are required unless MEM0_AUTH_DISABLED says otherwise: with none configured the server does not start."""
+    if settings.auth_disabled:
+        logger.warning(
+            "MEM0_AUTH_DISABLED=true: every route answers anyone who reaches the port; local development only"
+        )
+        return
+    if await keys.bootstrap() == 0:
+        raise StartupError(
+            "no API key is configured: set MEM0_ADMIN_API_KEY (16+ characters) or run `mem0-fixed keys create "
+            "--name admin --admin`; for local development only, MEM0_AUTH_DISABLED=true"
+        )
+
+
 async def start(settings: Settings, metrics: Metrics) -> AppState:
     conninfo = await resolve_conninfo(settings)
     ollama = build_ollama_client(settings)
@@ -165,6 +181,12 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
             ef_search=settings.hnsw_ef_search,
         )
         await record_column_dims(settings, pool, metrics)
+        keys = KeyService(settings, pool, KeyRepository())
+        try:
+            await require_authentication(settings, keys)
+        except BaseException:
+            await pool.close()
+            raise
     except BaseException:
         await ollama.close()
         raise
@@ -209,7 +231,8 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
         metrics=metrics,
         telemetry=telemetry,
         idempotency=idempotency,
-        idempotency_purger=purger,
+        keys=keys,
+        purger=purger,
         jobs=jobs,
         workers=workers,
         queue_monitor=queue_monitor,
@@ -219,7 +242,7 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
 async def stop(state: AppState) -> None:
     await state.queue_monitor.stop()
     await state.workers.stop()  # in-flight jobs keep their lease; another worker reclaims them after it expires
-    await state.idempotency_purger.stop()
+    await state.purger.stop()
     await state.telemetry.stop()
     await state.pool.close()
     await state.ollama.close()

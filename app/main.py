@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
+from app.auth.browser import BrowserDefenseMiddleware
 from app.config import Settings
 from app.egress import EgressGuard
 from app.errors import ERROR_RESPONSES, install_error_handlers
@@ -13,6 +15,7 @@ from app.limits import RequestLimitsMiddleware
 from app.memories.router import router as memories_router
 from app.metrics import build_metrics, request_observer
 from app.middleware import RequestContextMiddleware
+from app.system.router import admin_router as system_admin_router
 from app.system.router import router as system_router
 
 DESCRIPTION = """A hardened, local-first mem0 REST server: Ollama only, Postgres + pgvector only.
@@ -32,9 +35,20 @@ def create_app(settings: Settings, egress_guard: EgressGuard | None = None) -> F
             metrics.blocked_egress.labels(host).inc(count)
     # The last added runs first: the request id exists before a limit refuses anything.
     app.add_middleware(RequestLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+        )
+    app.add_middleware(
+        BrowserDefenseMiddleware, allowed_hosts=settings.allowed_hosts, cors_origins=settings.cors_origins
+    )
     app.add_middleware(RequestContextMiddleware, observer=request_observer(metrics))
     install_error_handlers(app)
     app.include_router(system_router, responses=ERROR_RESPONSES)
+    app.include_router(system_admin_router, responses=ERROR_RESPONSES)
     app.include_router(memories_router, responses=ERROR_RESPONSES)
     app.include_router(jobs_router, responses=ERROR_RESPONSES)
     return app

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from psycopg_pool import AsyncConnectionPool
 
+from app.auth.service import KeyService
 from app.background import PeriodicTask
 from app.config import Settings
 from app.idempotency.service import IdempotencyService
@@ -36,7 +37,8 @@ class AppState:
     metrics: Metrics
     telemetry: Telemetry
     idempotency: IdempotencyService
-    idempotency_purger: PeriodicTask
+    keys: KeyService
+    purger: PeriodicTask
     jobs: JobService
     workers: JobWorkers
     queue_monitor: PeriodicTask

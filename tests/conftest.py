@@ -18,7 +18,7 @@ import pytest
 from tests.support.inprocess import INPROCESS_THREAD, InProcessServer
 from tests.support.postgres import create_database, running_postgres
 from tests.support.processes import ProcessStarts, describe, kill, leftover_processes, starts_processes
-from tests.support.server_process import ServerProcess
+from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess
 from tests.support.standin_process import OllamaStandin
 
 DIMS = 768
@@ -112,7 +112,13 @@ def standin(standin_session: OllamaStandin) -> Iterator[OllamaStandin]:
 
 
 def server_env(database_url: str, standin: OllamaStandin, **extra: str) -> dict[str, str]:
-    return {"DATABASE_URL": database_url, "OLLAMA_BASE_URL": standin.url, "MEM0_EMBED_TIMEOUT_S": "3", **extra}
+    return {
+        "DATABASE_URL": database_url,
+        "OLLAMA_BASE_URL": standin.url,
+        "MEM0_EMBED_TIMEOUT_S": "3",
+        "MEM0_ADMIN_API_KEY": TEST_ADMIN_KEY,
+        **extra,
+    }
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,6 @@ HEADER = "Idempotency-Key"
 BODY_FIELD = "idempotency_key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
-# Until authentication exists every caller shares one scope; app/deps.py is where an API key or tenant slots in.
-DEFAULT_SCOPE = "default"
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 
 -- name: insert_job
 INSERT INTO jobs (request, max_attempts) VALUES (%(request)s, %(max_attempts)s)
-RETURNING id
+RETURNING id, public_id
 
 -- name: notify_job
 SELECT pg_notify('mem0_jobs', %(id)s::text)
@@ -26,7 +26,8 @@ FROM (
     LIMIT 1
 ) AS due
 WHERE jobs.id = due.id
-RETURNING jobs.id, jobs.request, jobs.attempts, jobs.max_attempts, jobs.extraction, jobs.lease_expiries
+RETURNING jobs.id, jobs.public_id, jobs.request, jobs.attempts, jobs.max_attempts, jobs.extraction,
+          jobs.lease_expiries
 
 -- name: renew_lease
 UPDATE jobs SET locked_until = now() + make_interval(secs => %(lease_s)s)
@@ -61,14 +62,16 @@ WHERE id = %(id)s AND status = 'RUNNING' AND attempts = %(attempts)s
 UPDATE jobs SET status = 'PENDING', attempts = attempts - 1, locked_until = NULL, run_after = now(), updated_at = now()
 WHERE id = %(id)s AND status = 'RUNNING' AND attempts = %(attempts)s
 
+-- Jobs are found by their public id, and only within what the caller's key may touch ({where}).
 -- name: get_job
-SELECT id, status, request, attempts, max_attempts, last_error, error_code, model, result, created_at, updated_at
-FROM jobs WHERE id = %(id)s
+SELECT public_id, status, request, attempts, max_attempts, last_error, error_code, model, result, created_at,
+       updated_at
+FROM jobs WHERE public_id = %(public_id)s AND {where}
 
 -- name: retry_failed_job
 UPDATE jobs SET status = 'PENDING', attempts = 0, lease_expiries = 0, run_after = now(), last_error = NULL,
        error_code = NULL, updated_at = now()
-WHERE id = %(id)s AND status = 'FAILED'
+WHERE public_id = %(public_id)s AND status = 'FAILED' AND {where}
 RETURNING id
 
 -- name: queue_stats

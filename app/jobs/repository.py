@@ -6,10 +6,12 @@ import random
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
+from app.auth.access import Access, restriction_sql
 from app.db.queries import Queries
 
 NOTIFY_CHANNEL = "mem0_jobs"
@@ -24,16 +26,22 @@ class ClaimedJob:
     `extraction` is a stored earlier attempt's extraction; `lease_expiries` counts attempts that died."""
 
     id: int
+    public_id: UUID  # the id clients, logs and telemetry know the job by
     request: dict[str, Any]
     attempts: int
     max_attempts: int
     extraction: dict[str, Any] | None
     lease_expiries: int
 
+    @property
+    def ref(self) -> str:
+        """The job as logs and telemetry name it: its public id."""
+        return str(self.public_id)
+
 
 @dataclass(frozen=True)
 class JobRecord:
-    id: int
+    id: UUID  # the public id; the sequential one stays inside the repository
     status: str
     request: dict[str, Any]
     attempts: int
@@ -56,12 +64,13 @@ class JobRepository:
     def __init__(self) -> None:
         self.q = Queries.load("app.jobs")
 
-    async def insert(self, conn: AsyncConnection[Any], request: dict[str, Any], max_attempts: int) -> int:
+    async def insert(self, conn: AsyncConnection[Any], request: dict[str, Any], max_attempts: int) -> UUID:
+        """The new job's public id."""
         cur = await conn.execute(self.q["insert_job"], {"request": Jsonb(request), "max_attempts": max_attempts})
         row = await cur.fetchone()
         assert row is not None
         await conn.execute(self.q["notify_job"], {"id": row[0]})  # delivered at commit
-        return int(row[0])
+        return UUID(str(row[1]))
 
     async def count_pending(self, conn: AsyncConnection[Any]) -> int:
         cur = await conn.execute(self.q["count_pending"])
@@ -77,7 +86,7 @@ class JobRepository:
     async def claim(self, conn: AsyncConnection[Any], lease_s: float) -> ClaimedJob | None:
         cur = await conn.execute(self.q["claim_job"], {"lease_s": lease_s})
         row = await cur.fetchone()
-        return ClaimedJob(int(row[0]), row[1], int(row[2]), int(row[3]), row[4], int(row[5])) if row else None
+        return ClaimedJob(int(row[0]), row[1], row[2], int(row[3]), int(row[4]), row[5], int(row[6])) if row else None
 
     async def renew_lease(self, conn: AsyncConnection[Any], job: ClaimedJob, lease_s: float) -> bool:
         cur = await conn.execute(self.q["renew_lease"], {**_owned(job), "lease_s": lease_s})
@@ -105,17 +114,19 @@ class JobRepository:
     async def release(self, conn: AsyncConnection[Any], job: ClaimedJob) -> None:
         await conn.execute(self.q["release_job"], _owned(job))
 
-    async def get(self, conn: AsyncConnection[Any], job_id: int) -> JobRecord | None:
-        cur = await conn.execute(self.q["get_job"], {"id": job_id})
+    async def get(self, conn: AsyncConnection[Any], public_id: UUID, access: Access) -> JobRecord | None:
+        where, params = _within(access)
+        cur = await conn.execute(self.q["get_job"].format(where=where), {**params, "public_id": public_id})
         row = await cur.fetchone()
         return JobRecord(*row) if row else None
 
-    async def retry_failed(self, conn: AsyncConnection[Any], job_id: int) -> bool:
-        cur = await conn.execute(self.q["retry_failed_job"], {"id": job_id})
-        found = await cur.fetchone() is not None
-        if found:
-            await conn.execute(self.q["notify_job"], {"id": job_id})
-        return found
+    async def retry_failed(self, conn: AsyncConnection[Any], public_id: UUID, access: Access) -> bool:
+        where, params = _within(access)
+        cur = await conn.execute(self.q["retry_failed_job"].format(where=where), {**params, "public_id": public_id})
+        row = await cur.fetchone()
+        if row is not None:
+            await conn.execute(self.q["notify_job"], {"id": row[0]})
+        return row is not None
 
     async def delete_scope(self, conn: AsyncConnection[Any], identifiers: dict[str, str]) -> int:
         """Every job (raw messages included) of exactly these identifiers; a running one then stores nothing."""
@@ -130,6 +141,12 @@ class JobRepository:
             total += cur.rowcount
             if cur.rowcount < batch:
                 return total
+
+
+def _within(access: Access) -> tuple[sql.Composable, dict[str, Any]]:
+    """The jobs whose request names identifiers the caller's key may touch."""
+    parts, params = restriction_sql(access, lambda kind: sql.SQL("request -> 'body' ->> {}").format(sql.Literal(kind)))
+    return (sql.SQL(" AND ").join(parts) if parts else sql.SQL("true")), params
 
 
 def _owned(job: ClaimedJob) -> dict[str, int]:

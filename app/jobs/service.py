@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from typing import Any
+from uuid import UUID
 
 from psycopg_pool import AsyncConnectionPool
 
+from app.auth.access import EVERYTHING, Access
 from app.config import Settings
 from app.db.errors import storage_errors
 from app.errors import Conflict, JobFailed, NoFactsFound, NotFound, QueueFull
@@ -20,7 +21,6 @@ from app.memories.responses import accepted_response
 from app.memories.schemas import MemoryCreate
 
 WAIT_POLL_S = 0.1
-_JOB_ID = re.compile(r"[0-9]{1,18}")
 
 
 class JobService:
@@ -36,10 +36,10 @@ class JobService:
         """Async mode: the write answers 202 with the job id instead of waiting for the job."""
         return request.async_mode if request.async_mode is not None else self.settings.infer_mode == "async"
 
-    async def submit(self, request: MemoryCreate, key: KeyedRequest | None = None) -> tuple[int | None, Outcome]:
+    async def submit(self, request: MemoryCreate, key: KeyedRequest | None = None) -> tuple[UUID | None, Outcome]:
         """Store the job (raw messages kept) and, for a keyed request, complete the key in the same transaction,
         so a keyed request always answers (and replays) 202 with the same job id. Returns the new job's id
-        (None for a replay) and the 202 acceptance."""
+        (None for a replay) and the 202 acceptance. The caller checked the request's limits and access."""
         claim: Claim | None = None
         if key is not None:
             claimed = await self.idempotency.claim(key)
@@ -60,11 +60,11 @@ class JobService:
                 await self.idempotency.complete(conn, claim, response)
         return job_id, Outcome(response, replayed=False)
 
-    async def wait(self, job_id: int) -> JobRecord:
+    async def wait(self, job_id: UUID) -> JobRecord:
         """The job once it SUCCEEDED, or as it is after MEM0_INFER_WAIT_S; a FAILED job raises its error."""
         deadline = time.monotonic() + self.settings.infer_wait_s
         while True:
-            job = await self._get(job_id)
+            job = await self._get(job_id, EVERYTHING)
             if job.status == SUCCEEDED:
                 return job
             if job.status == FAILED:
@@ -73,24 +73,24 @@ class JobService:
                 return job
             await asyncio.sleep(WAIT_POLL_S)
 
-    async def _get(self, job_id: int) -> JobRecord:
+    async def _get(self, job_id: UUID, access: Access) -> JobRecord:
         async with storage_errors(), self.pool.connection() as conn:
-            job = await self.repository.get(conn, job_id)
+            job = await self.repository.get(conn, job_id, access)
         if job is None:
             raise NotFound(f"job {job_id} not found")
         return job
 
-    async def get(self, raw_id: str) -> JobRecord:
-        return await self._get(parse_job_id(raw_id))
+    async def get(self, raw_id: str, access: Access) -> JobRecord:
+        return await self._get(parse_job_id(raw_id), access)
 
-    async def retry(self, raw_id: str) -> JobRecord:
+    async def retry(self, raw_id: str, access: Access) -> JobRecord:
         job_id = parse_job_id(raw_id)
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
-            found = await self.repository.retry_failed(conn, job_id)
+            found = await self.repository.retry_failed(conn, job_id, access)
         if not found:
-            job = await self._get(job_id)
+            job = await self._get(job_id, access)
             raise Conflict(f"job {job_id} is {job.status}; only FAILED jobs can be retried")
-        return await self._get(job_id)
+        return await self._get(job_id, access)
 
     async def purge_finished(self) -> int:
         """Delete jobs (and their raw messages) finished longer than MEM0_JOBS_RETENTION_S ago."""
@@ -105,10 +105,11 @@ def failure_of(job: JobRecord) -> JobFailed | NoFactsFound:
     return JobFailed(message, fields={"job_id": str(job.id)})
 
 
-def parse_job_id(raw: str) -> int:
-    if _JOB_ID.fullmatch(raw) is None:
-        raise NotFound(f"job {raw[:32]!r} not found; job ids are decimal integers")
-    return int(raw)
+def parse_job_id(raw: str) -> UUID:
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise NotFound(f"job {raw[:40]!r} not found; job ids are UUIDs") from None
 
 
 def to_view(job: JobRecord) -> dict[str, Any]:

@@ -110,7 +110,7 @@ class JobWorkers:
                 async with self.pool.connection() as conn:
                     await self.repository.release(conn, job)
             except psycopg.Error as error:
-                logger.warning("job %s stays leased until its lease ends: %s", job.id, type(error).__name__)
+                logger.warning("job %s stays leased until its lease ends: %s", job.ref, type(error).__name__)
         self._in_flight.clear()
 
     async def _listen(self) -> None:
@@ -145,7 +145,7 @@ class JobWorkers:
             job = await self.repository.claim(conn, self.settings.infer_lease_s)
         if job is None:
             return False
-        logger.info("job claimed", extra={"job_id": job.id, "attempt": job.attempts})
+        logger.info("job claimed", extra={"job_id": job.ref, "attempt": job.attempts})
         self._emit("job.running", job, attempt=job.attempts)
         if job.lease_expiries >= PoisonJob.AFTER_LEASE_EXPIRIES:
             await self._record_failure(job, PoisonJob(job.lease_expiries))
@@ -166,7 +166,7 @@ class JobWorkers:
     async def _renew(self, job: ClaimedJob) -> None:
         async with storage_errors(), self.pool.connection() as conn:
             if not await self.repository.renew_lease(conn, job, self.settings.infer_lease_s):
-                logger.warning("job lease could not be renewed: another worker owns it now", extra={"job_id": job.id})
+                logger.warning("job lease could not be renewed: another worker owns it now", extra={"job_id": job.ref})
 
     async def _process(self, job: ClaimedJob) -> None:
         try:
@@ -178,7 +178,7 @@ class JobWorkers:
         rows = await self.memories.embed(drafts)
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
             if not await self.repository.lock_running(conn, job):
-                logger.warning("job lost its lease before completing; nothing stored", extra={"job_id": job.id})
+                logger.warning("job lost its lease before completing; nothing stored", extra={"job_id": job.ref})
                 return
             if outcome == "llm":
                 stored = await self.memories.insert_unseen(conn, request.identifiers(), rows)
@@ -191,7 +191,7 @@ class JobWorkers:
                 "extraction": outcome,
             }
             await self.repository.complete(conn, job, result, extraction.model)
-        logger.info("job succeeded", extra={"job_id": job.id, "stored": len(stored), "extraction": outcome})
+        logger.info("job succeeded", extra={"job_id": job.ref, "stored": len(stored), "extraction": outcome})
         self._emit("job.succeeded", job, stored=len(stored), extraction=outcome, model=extraction.model)
 
     async def _extraction_of(self, job: ClaimedJob, request: MemoryCreate) -> Extraction:
@@ -252,7 +252,7 @@ class JobWorkers:
             code, message = StorageUnavailable.code, f"the database failed: {type(error).__name__}"
         else:
             code, message = "internal_error", f"unexpected {type(error).__name__}: {error}"
-            logger.error("job raised an unexpected error", exc_info=error, extra={"job_id": job.id})
+            logger.error("job raised an unexpected error", exc_info=error, extra={"job_id": job.ref})
         permanent = isinstance(error, (*PERMANENT_ERRORS, PoisonJob))
         try:
             async with storage_errors(), self.pool.connection() as conn:
@@ -264,16 +264,16 @@ class JobWorkers:
         except AppError as record_error:
             logger.warning(
                 "job outcome could not be recorded; its lease will run out and it is retaken",
-                extra={"job_id": job.id, "error": record_error.message},
+                extra={"job_id": job.ref, "error": record_error.message},
             )
             return
         if permanent or job.attempts >= job.max_attempts:
-            logger.warning("job failed", extra={"job_id": job.id, "attempts": job.attempts, "error": message})
+            logger.warning("job failed", extra={"job_id": job.ref, "attempts": job.attempts, "error": message})
             self._emit("job.failed", job, attempts=job.attempts, error_code=code)
         else:
-            logger.info("job will retry", extra={"job_id": job.id, "error_code": code})
+            logger.info("job will retry", extra={"job_id": job.ref, "error_code": code})
             self._emit("job.retry", job, attempts=job.attempts, error_code=code)
 
     def _emit(self, kind: str, job: ClaimedJob, **attributes: Any) -> None:
         if self.telemetry is not None:
-            self.telemetry.emit(kind, job_id=job.id, **attributes)
+            self.telemetry.emit(kind, job_id=job.ref, **attributes)

@@ -18,10 +18,10 @@ INSERT INTO memory_history (id, memory_id, old_memory, new_memory, event, create
 VALUES (gen_random_uuid(), %(memory_id)s, %(old_memory)s, %(new_memory)s, %(event)s, now(), now(), %(is_deleted)s, %(actor_id)s, %(role)s)
 
 -- name: get_memory
-SELECT id, payload FROM "{collection}" WHERE id = %(id)s
+SELECT id, payload FROM "{collection}" WHERE id = %(id)s AND {where}
 
 -- name: lock_memory
-SELECT id, payload FROM "{collection}" WHERE id = %(id)s FOR UPDATE
+SELECT id, payload FROM "{collection}" WHERE id = %(id)s AND {where} FOR UPDATE
 
 -- name: list_memories
 SELECT id, payload FROM "{collection}" WHERE {where}
@@ -53,7 +53,7 @@ UPDATE "{collection}" SET payload = %(payload)s WHERE id = %(id)s
 UPDATE "{collection}" SET vector = %(vector)b, payload = %(payload)s WHERE id = %(id)s
 
 -- name: delete_memory
-WITH gone AS (DELETE FROM "{collection}" WHERE id = %(id)s RETURNING id, payload)
+WITH gone AS (DELETE FROM "{collection}" WHERE id = %(id)s AND {where} RETURNING id, payload)
 INSERT INTO memory_history (id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role)
 SELECT gen_random_uuid(), id, payload ->> 'data', NULL, 'DELETE', now(), now(), true, payload ->> 'actor_id', payload ->> 'role'
 FROM gone
@@ -67,6 +67,13 @@ FROM gone
 -- name: history
 SELECT id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role
 FROM memory_history WHERE memory_id = %(memory_id)s
+ORDER BY seq
+
+-- A limited key sees the history of a memory it can still see; history rows carry no identifiers of their own.
+-- name: history_in_scope
+SELECT id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role
+FROM memory_history
+WHERE memory_id = %(memory_id)s AND EXISTS (SELECT 1 FROM "{collection}" WHERE id = %(memory_id)s AND {where})
 ORDER BY seq
 
 -- name: reset_all

@@ -12,6 +12,7 @@ from pgvector import Vector
 from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
+from app.auth.access import Access, restriction_sql
 from app.db.queries import Queries
 from app.errors import InvalidInput
 
@@ -105,12 +106,24 @@ class Where:
                 "use eq, ne, in, nin, gt, gte, lt, lte, contains or icontains"
             )
 
+    def restrict(self, access: Access) -> None:
+        """Only rows the caller's key may touch: each restricted identifier matches one of its patterns."""
+        parts, params = restriction_sql(access, lambda kind: sql.SQL("payload ->> {}").format(sql.Literal(kind)))
+        self.parts += parts
+        self.params.update(params)
+
     def clause(self) -> sql.Composable:
         return sql.SQL(" AND ").join(self.parts) if self.parts else sql.SQL("true")
 
 
-def scope_where(identifiers: Mapping[str, str], filters: Mapping[str, Any] | None = None) -> Where:
+def access_where(access: Access) -> Where:
     where = Where()
+    where.restrict(access)
+    return where
+
+
+def scope_where(access: Access, identifiers: Mapping[str, str], filters: Mapping[str, Any] | None = None) -> Where:
+    where = access_where(access)
     for key, value in identifiers.items():
         where.equals(key, value)
     for key, condition in (filters or {}).items():
@@ -169,8 +182,11 @@ class MemoryRepository:
                 ],
             )
 
-    async def get(self, conn: AsyncConnection, memory_id: UUID, *, lock: bool = False) -> StoredMemory | None:
-        cursor = await conn.execute(self.q["lock_memory" if lock else "get_memory"], {"id": memory_id})
+    async def get(
+        self, conn: AsyncConnection, memory_id: UUID, where: Where, *, lock: bool = False
+    ) -> StoredMemory | None:
+        query = self._with_where("lock_memory" if lock else "get_memory", where)
+        cursor = await conn.execute(query, {**where.params, "id": memory_id})
         row = await cursor.fetchone()
         return None if row is None else StoredMemory(row[0], row[1] or {})
 
@@ -209,16 +225,18 @@ class MemoryRepository:
             params = {"id": memory_id, "payload": Jsonb(payload), "vector": Vector(list(vector))}
             await conn.execute(self.q["update_vector_and_payload"], params)
 
-    async def delete(self, conn: AsyncConnection, memory_id: UUID) -> int:
-        cursor = await conn.execute(self.q["delete_memory"], {"id": memory_id})
+    async def delete(self, conn: AsyncConnection, memory_id: UUID, where: Where) -> int:
+        cursor = await conn.execute(self._with_where("delete_memory", where), {**where.params, "id": memory_id})
         return cursor.rowcount
 
     async def delete_scope(self, conn: AsyncConnection, where: Where) -> int:
         cursor = await conn.execute(self._with_where("delete_scope", where), where.params)
         return cursor.rowcount
 
-    async def history(self, conn: AsyncConnection, memory_id: UUID) -> list[dict[str, Any]]:
-        cursor = await conn.execute(self.q["history"], {"memory_id": memory_id})
+    async def history(self, conn: AsyncConnection, memory_id: UUID, where: Where) -> list[dict[str, Any]]:
+        """Every event of the memory; with a restricted `where`, only while the memory itself is visible."""
+        query = self._with_where("history_in_scope", where) if where.parts else self.q["history"]
+        cursor = await conn.execute(query, {**where.params, "memory_id": memory_id})
         names = [column.name for column in cursor.description or []]
         return [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
 

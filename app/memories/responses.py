@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from app.idempotency.schemas import StoredResponse
 from app.memories.repository import NewMemory
@@ -29,6 +30,6 @@ def added_response(rows: Sequence[NewMemory]) -> StoredResponse:
     return StoredResponse(200, json_bytes(body))
 
 
-def accepted_response(job_id: int) -> StoredResponse:
+def accepted_response(job_id: UUID) -> StoredResponse:
     """202: the inferred write is stored as a job; GET /jobs/{job_id} follows it."""
     return StoredResponse(202, json_bytes({"job_id": str(job_id), "status": "PENDING"}))

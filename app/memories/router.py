@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from app.deps import IdempotencyScopeDep, JobServiceDep, MemoryServiceDep
+from app.deps import AccessDep, JobServiceDep, MemoryServiceDep, get_access
 from app.idempotency.schemas import REPLAYED_HEADER, KeyedRequest, request_fingerprint, resolve_key
 from app.jobs.repository import SUCCEEDED
 from app.memories.schemas import (
@@ -21,7 +21,8 @@ from app.memories.schemas import (
     StatusMessage,
 )
 
-router = APIRouter(tags=["memories"])
+# Every route here needs a key: one added later without thinking of auth is covered too.
+router = APIRouter(tags=["memories"], dependencies=[Depends(get_access)])
 
 IdentifierParam = Annotated[str | None, Query(min_length=1, max_length=255)]
 
@@ -58,7 +59,7 @@ async def add_memories(
     request: Request,
     service: MemoryServiceDep,
     jobs: JobServiceDep,
-    scope: IdempotencyScopeDep,
+    access: AccessDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", description=IDEMPOTENCY_KEY_DOC)] = None,
 ) -> Any:
     """Store memories. With `infer: false` each non-system message becomes one memory; a 200 means every
@@ -77,11 +78,12 @@ async def add_memories(
     key = resolve_key(idempotency_key, body.idempotency_key)
     keyed = None
     if key is not None:
-        keyed = KeyedRequest(scope, key, request_fingerprint(request.method, request.url.path, await request.json()))
+        fingerprint = request_fingerprint(request.method, request.url.path, await request.json())
+        keyed = KeyedRequest(access.key_id, key, fingerprint)
     if not body.infer:
-        outcome = await service.add(body, keyed)
+        outcome = await service.add(body, access, keyed)
     else:
-        service.check_limits(body)
+        service.check_limits(body, access)
         job_id, outcome = await jobs.submit(body, keyed)
         if job_id is not None and keyed is None and not jobs.answers_at_once(body):
             job = await jobs.wait(job_id)
@@ -99,55 +101,59 @@ async def add_memories(
 @router.get("/memories", response_model=MemoryList, summary="List memories")
 async def list_memories(
     service: MemoryServiceDep,
+    access: AccessDep,
     user_id: IdentifierParam = None,
     agent_id: IdentifierParam = None,
     run_id: IdentifierParam = None,
     limit: int | None = Query(None, description="How many memories (default 100)."),
 ) -> dict[str, Any]:
-    return {"results": await service.list_memories(_identifiers(user_id, agent_id, run_id), limit)}
+    return {"results": await service.list_memories(_identifiers(user_id, agent_id, run_id), limit, access)}
 
 
 @router.get("/memories/{memory_id}", response_model=MemoryItem, summary="Get a memory")
-async def get_memory(memory_id: str, service: MemoryServiceDep) -> dict[str, Any]:
-    return await service.get(memory_id)
+async def get_memory(memory_id: str, service: MemoryServiceDep, access: AccessDep) -> dict[str, Any]:
+    return await service.get(memory_id, access)
 
 
 @router.put("/memories/{memory_id}", response_model=MemoryItem, summary="Update a memory")
-async def update_memory(memory_id: str, body: MemoryUpdate, service: MemoryServiceDep) -> dict[str, Any]:
+async def update_memory(
+    memory_id: str, body: MemoryUpdate, service: MemoryServiceDep, access: AccessDep
+) -> dict[str, Any]:
     """Replace the text (embedded again) and/or the metadata; records an UPDATE in history."""
-    return await service.update(memory_id, body)
+    return await service.update(memory_id, body, access)
 
 
 @router.get("/memories/{memory_id}/history", response_model=list[HistoryEntry], summary="Get memory history")
-async def memory_history(memory_id: str, service: MemoryServiceDep) -> list[dict[str, Any]]:
-    return await service.history(memory_id)
+async def memory_history(memory_id: str, service: MemoryServiceDep, access: AccessDep) -> list[dict[str, Any]]:
+    return await service.history(memory_id, access)
 
 
 @router.delete("/memories/{memory_id}", response_model=StatusMessage, summary="Delete a memory")
-async def delete_memory(memory_id: str, service: MemoryServiceDep) -> dict[str, str]:
-    await service.delete(memory_id)
+async def delete_memory(memory_id: str, service: MemoryServiceDep, access: AccessDep) -> dict[str, str]:
+    await service.delete(memory_id, access)
     return {"message": "Memory deleted successfully"}
 
 
 @router.delete("/memories", response_model=StatusMessage, summary="Delete all memories of a scope")
 async def delete_memories(
     service: MemoryServiceDep,
+    access: AccessDep,
     user_id: IdentifierParam = None,
     agent_id: IdentifierParam = None,
     run_id: IdentifierParam = None,
 ) -> dict[str, str]:
-    deleted = await service.delete_scope(_identifiers(user_id, agent_id, run_id))
+    deleted = await service.delete_scope(_identifiers(user_id, agent_id, run_id), access)
     return {"message": f"All relevant memories deleted ({deleted})"}
 
 
 @router.post("/search", response_model=MemoryList, summary="Search memories")
-async def search_memories(body: SearchRequest, service: MemoryServiceDep) -> dict[str, Any]:
+async def search_memories(body: SearchRequest, service: MemoryServiceDep, access: AccessDep) -> dict[str, Any]:
     """Nearest memories of a scope, ordered by cosine distance; each result has a `score` (1 - distance)."""
-    return {"results": await service.search(body)}
+    return {"results": await service.search(body, access)}
 
 
 @router.post("/reset", response_model=StatusMessage, summary="Reset all memories")
-async def reset(service: MemoryServiceDep) -> dict[str, str]:
-    """Deletes every memory and history row. Disabled unless MEM0_ALLOW_RESET=true."""
-    await service.reset()
+async def reset(service: MemoryServiceDep, access: AccessDep) -> dict[str, str]:
+    """Deletes every memory and history row. Admin keys only, and disabled unless MEM0_ALLOW_RESET=true."""
+    await service.reset(access)
     return {"message": "All memories reset"}

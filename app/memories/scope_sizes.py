@@ -11,9 +11,11 @@ from typing import Any
 from cachetools import TTLCache
 
 
-def scope_key(identifiers: Mapping[str, str], filters: Mapping[str, Any]) -> bytes:
-    """A fixed-size digest of the scope: the filters' text is not kept, however long it was."""
-    canonical = json.dumps([identifiers, filters], sort_keys=True, default=str)
+def scope_key(
+    identifiers: Mapping[str, str], filters: Mapping[str, Any], restriction: Mapping[str, Any] | None = None
+) -> bytes:
+    """A fixed-size digest of the scope (and of the caller key's restriction): the filters' text is not kept."""
+    canonical = json.dumps([identifiers, filters, restriction or {}], sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).digest()
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from app.auth.access import EVERYTHING, Access
 from app.config import Settings
 from app.db.errors import storage_errors
 from app.errors import AppError, Forbidden, InvalidInput, NotFound
@@ -21,7 +22,14 @@ from app.jobs.repository import JobRepository
 from app.llm.client import OllamaClient
 from app.llm.embed_cache import EmbedCache
 from app.memories.payloads import MemoryDraft, drafts_from_messages, memory_hash, now_iso
-from app.memories.repository import HistoryEvent, MemoryRepository, NewMemory, StoredMemory, scope_where
+from app.memories.repository import (
+    HistoryEvent,
+    MemoryRepository,
+    NewMemory,
+    StoredMemory,
+    access_where,
+    scope_where,
+)
 from app.memories.responses import added_response
 from app.memories.schemas import IDENTIFIER_KEYS, RESERVED_PAYLOAD_KEYS, MemoryCreate, MemoryUpdate, SearchRequest
 from app.memories.scope_sizes import ScopeSizes, scope_key
@@ -82,7 +90,10 @@ class MemoryService:
         self.query_embeddings = EmbedCache(settings.embed_cache_size)
         self.scope_sizes = ScopeSizes(settings.scope_size_ttl_s)
 
-    def check_limits(self, request: MemoryCreate) -> None:
+    def check_limits(self, request: MemoryCreate, access: Access) -> None:
+        """Refuses, before anything runs, a write outside the caller's key or over the request limits."""
+        if not access.allows(request.identifiers()):
+            raise Forbidden(f"this API key may not write memories for {request.identifiers()}; use a key for them")
         if len(request.messages) > self.settings.max_messages:
             raise InvalidInput(
                 f"{len(request.messages)} messages sent; "
@@ -102,11 +113,11 @@ class MemoryService:
                 "or fewer messages per request"
             )
 
-    async def add(self, request: MemoryCreate, key: KeyedRequest | None = None) -> Outcome:
+    async def add(self, request: MemoryCreate, access: Access, key: KeyedRequest | None = None) -> Outcome:
         """The deterministic write (infer: false): each non-system message becomes one memory. Embeds first,
         then stores the rows, their ADD history and the completed idempotency key in one transaction.
         Inferred writes go through the job queue (app/jobs)."""
-        self.check_limits(request)
+        self.check_limits(request, access)
         if self.telemetry is not None:
             self.telemetry.emit("write.accepted", messages=len(request.messages), infer=False)
         claim: Claim | None = None
@@ -160,7 +171,7 @@ class MemoryService:
             return []
         await self.repository.lock_scope(conn, identifiers)
         stored = await self.repository.existing_hashes(
-            conn, scope_where(identifiers), [row.payload["hash"] for row in rows]
+            conn, scope_where(EVERYTHING, identifiers), [row.payload["hash"] for row in rows]
         )
         return await self.insert(conn, [row for row in rows if row.payload["hash"] not in stored])
 
@@ -171,35 +182,43 @@ class MemoryService:
         if self.telemetry is not None:
             self.telemetry.emit(f"write.{outcome}", memories=memories, error=error)
 
-    async def get(self, raw_id: str) -> dict[str, Any]:
+    async def get(self, raw_id: str, access: Access) -> dict[str, Any]:
         memory_id = parse_memory_id(raw_id)
         async with storage_errors(), self.pool.connection() as conn:
-            memory = await self.repository.get(conn, memory_id)
+            memory = await self.repository.get(conn, memory_id, access_where(access))
         if memory is None:
             raise NotFound(f"no memory with id {memory_id}")
         return to_item(memory)
 
-    async def list_memories(self, identifiers: dict[str, str], limit: int | None) -> list[dict[str, Any]]:
+    async def list_memories(
+        self, identifiers: dict[str, str], limit: int | None, access: Access
+    ) -> list[dict[str, Any]]:
         if not identifiers:
             raise InvalidInput("at least one identifier (user_id, agent_id or run_id) is required")
         limit = self._bounded(limit, DEFAULT_LIST_LIMIT, self.settings.max_list_limit, "limit")
         async with storage_errors(), self.pool.connection() as conn:
-            memories = await self.repository.list_scope(conn, scope_where(identifiers), limit)
+            memories = await self.repository.list_scope(conn, scope_where(access, identifiers), limit)
         return [to_item(memory) for memory in memories]
 
-    async def search(self, request: SearchRequest) -> list[dict[str, Any]]:
+    async def search(self, request: SearchRequest, access: Access) -> list[dict[str, Any]]:
         filters = dict(request.filters or {})
         identifiers = request.identifiers()
         for key in IDENTIFIER_KEYS:
             if key not in identifiers and isinstance(filters.get(key), str):
                 identifiers[key] = filters.pop(key)
+        if not identifiers:
+            # An operator on an identifier ({"user_id": {"ne": ""}}) would widen the search to every scope.
+            raise InvalidInput(
+                "at least one identifier (user_id, agent_id or run_id) is required as a plain value, "
+                "top-level or in filters; operators on identifiers do not name a scope"
+            )
         top_k = self._bounded(request.top_k or request.limit, DEFAULT_TOP_K, self.settings.max_top_k, "top_k")
-        where = scope_where(identifiers, filters)
+        where = scope_where(access, identifiers, filters)
         vector = await self.query_embeddings.get_or_embed(
             self.settings.embedder_model, request.query, lambda: self._embed_one(request.query)
         )
         cap = self.settings.exact_search_max_rows + 1
-        size_key = scope_key(identifiers, filters)
+        size_key = scope_key(identifiers, filters, access.like_patterns())
         async with storage_errors(), self.pool.connection() as conn:
             size = self.scope_sizes.get(size_key)
             if size is None:
@@ -214,7 +233,7 @@ class MemoryService:
             self.telemetry.emit("search", results=len(items), exact=exact, top_k=top_k)
         return items
 
-    async def update(self, raw_id: str, request: MemoryUpdate) -> dict[str, Any]:
+    async def update(self, raw_id: str, request: MemoryUpdate, access: Access) -> dict[str, Any]:
         memory_id = parse_memory_id(raw_id)
         vector = None
         if request.text is not None:
@@ -222,7 +241,7 @@ class MemoryService:
                 self.settings.embedder_model, [request.text], dims=self.settings.embedding_dims
             )
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
-            memory = await self.repository.get(conn, memory_id, lock=True)
+            memory = await self.repository.get(conn, memory_id, access_where(access), lock=True)
             if memory is None:
                 raise NotFound(f"no memory with id {memory_id}")
             old_text = memory.payload.get("data")
@@ -243,10 +262,10 @@ class MemoryService:
             await self.repository.add_history(conn, [event])
         return to_item(StoredMemory(memory_id, payload))
 
-    async def history(self, raw_id: str) -> list[dict[str, Any]]:
+    async def history(self, raw_id: str, access: Access) -> list[dict[str, Any]]:
         memory_id = parse_memory_id(raw_id)
         async with storage_errors(), self.pool.connection() as conn:
-            rows = await self.repository.history(conn, memory_id)
+            rows = await self.repository.history(conn, memory_id, access_where(access))
         if not rows:
             raise NotFound(f"no history for memory id {memory_id}")
         return [
@@ -260,23 +279,27 @@ class MemoryService:
             for row in rows
         ]
 
-    async def delete(self, raw_id: str) -> None:
+    async def delete(self, raw_id: str, access: Access) -> None:
         memory_id = parse_memory_id(raw_id)
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
-            deleted = await self.repository.delete(conn, memory_id)
+            deleted = await self.repository.delete(conn, memory_id, access_where(access))
         if not deleted:
             raise NotFound(f"no memory with id {memory_id}")
 
-    async def delete_scope(self, identifiers: dict[str, str]) -> int:
-        """The scope's memories, and its jobs with the raw conversations they keep."""
+    async def delete_scope(self, identifiers: dict[str, str], access: Access) -> int:
+        """The scope's memories, and its jobs with the raw conversations they keep. A scope outside the caller's
+        key holds nothing for it: 0 deleted."""
         if not identifiers:
             raise InvalidInput("at least one identifier (user_id, agent_id or run_id) is required to delete memories")
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
-            deleted = await self.repository.delete_scope(conn, scope_where(identifiers))
-            await self.jobs.delete_scope(conn, identifiers)
+            deleted = await self.repository.delete_scope(conn, scope_where(access, identifiers))
+            if access.allows(identifiers):
+                await self.jobs.delete_scope(conn, identifiers)
         return deleted
 
-    async def reset(self) -> None:
+    async def reset(self, access: Access) -> None:
+        if not access.admin:
+            raise Forbidden("reset deletes every memory; only an admin key may call it")
         if not self.settings.allow_reset:
             raise Forbidden("reset deletes every memory and is disabled; set MEM0_ALLOW_RESET=true to enable it")
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():

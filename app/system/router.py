@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.deps import EgressGuardDep, SettingsDep, StateDep
+from app.deps import EgressGuardDep, SettingsDep, StateDep, require_admin
 from app.errors import AppError, Forbidden
 
 router = APIRouter(tags=["system"])
+# Probes and metrics answer without a key (orchestrators and Prometheus call them); the configuration is for admins.
+admin_router = APIRouter(tags=["system"], dependencies=[Depends(require_admin)])
 
 READY_PROBE_TIMEOUT_S = 2.0
 
@@ -83,13 +85,13 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/configure", summary="Effective configuration")
+@admin_router.get("/configure", summary="Effective configuration")
 async def show_configuration(settings: SettingsDep) -> dict[str, Any]:
     """The configuration read from the environment at startup, secrets masked."""
     return settings.redacted()
 
 
-@router.post("/configure", summary="Change configuration (refused)", responses={403: {"description": "Always."}})
+@admin_router.post("/configure", summary="Change configuration (refused)", responses={403: {"description": "Always."}})
 async def refuse_configuration() -> None:
     """Configuration is read from the environment only, so it cannot drift from what startup validated."""
     raise Forbidden(

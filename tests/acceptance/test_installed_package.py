@@ -94,7 +94,12 @@ def _serving(installed: Path, cwd: Path, env: dict[str, str]) -> Iterator[httpx.
     with log_path.open("wb") as log:
         process = subprocess.Popen([str(installed / "mem0-fixed"), "serve"], cwd=cwd, env=env, stdout=log, stderr=log)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{env['MEM0_PORT']}", timeout=30, trust_env=False) as client:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{env['MEM0_PORT']}",
+            headers={"X-API-Key": env["MEM0_ADMIN_API_KEY"]},
+            timeout=30,
+            trust_env=False,
+        ) as client:
             _wait_ready(client, process, log_path)
             yield client
     finally:

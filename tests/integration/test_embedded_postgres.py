@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from tests.support.server_process import ServerProcess
+from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess
 
 
 def test_embedded_postgres_serves_and_keeps_data_across_restarts(tmp_path, standin):
-    env = {"OLLAMA_BASE_URL": standin.url, "MEM0_DATA_DIR": str(tmp_path / "data")}
+    env = {
+        "OLLAMA_BASE_URL": standin.url,
+        "MEM0_DATA_DIR": str(tmp_path / "data"),
+        "MEM0_ADMIN_API_KEY": TEST_ADMIN_KEY,
+    }
     body = {"messages": [{"role": "user", "content": "I keep bees"}], "user_id": "embedded", "infer": False}
 
     with ServerProcess(env) as first, first.client() as client:

@@ -5,30 +5,16 @@ from __future__ import annotations
 import time
 import uuid
 
-import httpx
 import pytest
 
 from tests.conftest import server_env
+from tests.support.jobs import infer_write, wait_job
 from tests.support.ollama_standin import DEFAULT_MODELS
 from tests.support.postgres import count_rows
 from tests.support.server_process import ServerProcess
 
 EMBEDDER = "nomic-embed-text:latest"
 FAST_RETRIES = {"MEM0_INFER_BACKOFF_S": "0.2", "MEM0_INFER_WAIT_S": "20"}
-
-
-def _wait_job(client: httpx.Client, job_id: str, timeout_s: float = 60) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job = client.get(f"/jobs/{job_id}").json()
-        if job["status"] in ("SUCCEEDED", "FAILED"):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish: {job}")
-
-
-def _write(user: str, text: str, **extra: object) -> dict:
-    return {"messages": [{"role": "user", "content": text}], "user_id": user, "infer": True, **extra}
 
 
 @pytest.fixture
@@ -58,12 +44,12 @@ def test_twenty_async_writes_are_accepted_and_every_fact_is_stored(infer_server,
     user = f"u-{uuid.uuid4().hex}"
     with server.client() as client:
         accepted = [
-            client.post("/memories", json=_write(user, f"My cat number {i} is called Tom{i}.", async_mode=True))
+            client.post("/memories", json=infer_write(user, f"My cat number {i} is called Tom{i}.", async_mode=True))
             for i in range(20)
         ]
         assert all(r.status_code == 202 for r in accepted), [r.text for r in accepted]
         assert all(r.json()["status"] == "PENDING" for r in accepted)
-        jobs = [_wait_job(client, r.json()["job_id"]) for r in accepted]
+        jobs = [wait_job(client, r.json()["job_id"]) for r in accepted]
         assert all(job["status"] == "SUCCEEDED" for job in jobs), jobs
         stored = {m["memory"] for m in client.get("/memories", params={"user_id": user}).json()["results"]}
     facts = {r["memory"] for job in jobs for r in job["results"]}
@@ -74,7 +60,7 @@ def test_twenty_async_writes_are_accepted_and_every_fact_is_stored(infer_server,
 def test_sync_write_answers_mem0_shaped_results(infer_server, standin):
     server = infer_server()
     with server.client() as client:
-        response = client.post("/memories", json=_write("u-sync", "I live in Lyon and I work as a baker."))
+        response = client.post("/memories", json=infer_write("u-sync", "I live in Lyon and I work as a baker."))
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["extraction"] == "llm" and body["extracted"] == len(body["results"]) >= 1
@@ -85,8 +71,11 @@ def test_a_chat_failing_every_second_call_still_gets_every_job_done(infer_server
     standin.set_fault("chat", kind="status", status=500, every=2)
     server = infer_server()
     with server.client() as client:
-        ids = [client.post("/memories", json=_write("u-flaky", f"I own {i} bikes.", async_mode=True)) for i in range(6)]
-        jobs = [_wait_job(client, r.json()["job_id"]) for r in ids]
+        ids = [
+            client.post("/memories", json=infer_write("u-flaky", f"I own {i} bikes.", async_mode=True))
+            for i in range(6)
+        ]
+        jobs = [wait_job(client, r.json()["job_id"]) for r in ids]
     assert all(job["status"] == "SUCCEEDED" for job in jobs), jobs
 
 
@@ -94,7 +83,7 @@ def test_ollama_down_fails_the_job_visibly_and_keeps_the_raw_messages(infer_serv
     server = infer_server(MEM0_INFER_MAX_ATTEMPTS="2")
     standin.set_fault("chat", kind="status", status=503, every=1)
     with server.client() as client:
-        response = client.post("/memories", json=_write("u-down", "I was born in Oslo."))
+        response = client.post("/memories", json=infer_write("u-down", "I was born in Oslo."))
         assert response.status_code >= 500, response.text
         body = response.json()
         job_id = body["job_id"]
@@ -108,14 +97,14 @@ def test_a_failed_job_can_be_retried_once_ollama_is_back(infer_server, standin, 
     server = infer_server(MEM0_INFER_MAX_ATTEMPTS="1")
     standin.set_fault("chat", kind="status", status=503, every=1)
     with server.client() as client:
-        job_id = client.post("/memories", json=_write("u-retry", "I was born in Oslo.", async_mode=True)).json()[
+        job_id = client.post("/memories", json=infer_write("u-retry", "I was born in Oslo.", async_mode=True)).json()[
             "job_id"
         ]
-        assert _wait_job(client, job_id)["status"] == "FAILED"
+        assert wait_job(client, job_id)["status"] == "FAILED"
         standin.clear_faults()
 
         retried = client.post(f"/jobs/{job_id}/retry")
-        job = _wait_job(client, job_id)
+        job = wait_job(client, job_id)
         again = client.post(f"/jobs/{job_id}/retry")
 
     assert retried.status_code == 200 and job["status"] == "SUCCEEDED"
@@ -131,7 +120,7 @@ def test_no_facts_follows_the_empty_policy(infer_server, standin, policy, status
     standin.control(chat_reply='{"facts": []}')
     server = infer_server(MEM0_INFER_EMPTY_POLICY=policy)
     with server.client() as client:
-        response = client.post("/memories", json=_write("u-empty", "hello there"))
+        response = client.post("/memories", json=infer_write("u-empty", "hello there"))
     assert response.status_code == status, response.text
     body = response.json()
     if status == 200:
@@ -145,7 +134,7 @@ def test_a_prompt_overflowing_num_ctx_is_reported_not_stored_as_no_facts(infer_s
     server = infer_server(MEM0_LLM_NUM_CTX="2048")
     long_text = "I like apples. " * 600
     with server.client() as client:
-        response = client.post("/memories", json=_write("u-long", long_text))
+        response = client.post("/memories", json=infer_write("u-long", long_text))
         assert response.status_code >= 500, response.text
         job = client.get(f"/jobs/{response.json()['job_id']}").json()
     assert job["status"] == "FAILED" and "MEM0_LLM_NUM_CTX" in job["last_error"]
@@ -159,16 +148,16 @@ def test_kill_9_while_jobs_run_then_restart_completes_every_job_exactly_once(inf
     user = f"u-{uuid.uuid4().hex}"
     with first.client() as client:
         ids = [
-            client.post("/memories", json=_write(user, f"My dog number {i} is called Rex{i}.", async_mode=True)).json()[
-                "job_id"
-            ]
+            client.post(
+                "/memories", json=infer_write(user, f"My dog number {i} is called Rex{i}.", async_mode=True)
+            ).json()["job_id"]
             for i in range(6)
         ]
         time.sleep(1.5)  # workers are inside their chat calls
     first.kill()
     second = infer_server(MEM0_INFER_LEASE_S="3")
     with second.client() as client:
-        jobs = [_wait_job(client, job_id) for job_id in ids]
+        jobs = [wait_job(client, job_id) for job_id in ids]
         stored = client.get("/memories", params={"user_id": user}).json()["results"]
     assert all(job["status"] == "SUCCEEDED" for job in jobs), jobs
     texts = [m["memory"] for m in stored]
@@ -178,11 +167,11 @@ def test_kill_9_while_jobs_run_then_restart_completes_every_job_exactly_once(inf
 
 def test_an_idempotency_key_maps_an_inferred_write_to_one_job(infer_server, standin, fresh_db):
     server = infer_server()
-    body = _write(f"u-{uuid.uuid4().hex}", "I was born in Oslo.")
+    body = infer_write(f"u-{uuid.uuid4().hex}", "I was born in Oslo.")
     with server.client() as client:
         first = client.post("/memories", json=body, headers={"Idempotency-Key": "infer-once"})
         replay = client.post("/memories", json=body, headers={"Idempotency-Key": "infer-once"})
-        job = _wait_job(client, first.json()["job_id"])
+        job = wait_job(client, first.json()["job_id"])
 
     assert first.status_code == replay.status_code == 202
     assert replay.content == first.content and replay.headers["idempotent-replayed"] == "true"
@@ -194,9 +183,9 @@ def test_job_transitions_reach_the_telemetry_table(infer_server, standin, fresh_
     server = infer_server()
     with server.client() as client:
         job_id = client.post(
-            "/memories", json=_write(f"u-{uuid.uuid4().hex}", "I own a red kayak.", async_mode=True)
+            "/memories", json=infer_write(f"u-{uuid.uuid4().hex}", "I own a red kayak.", async_mode=True)
         ).json()["job_id"]
-        assert _wait_job(client, job_id)["status"] == "SUCCEEDED"
+        assert wait_job(client, job_id)["status"] == "SUCCEEDED"
     # stop() flushes whatever is still waiting, so the table is complete once the server is gone
     server.stop()
 
@@ -210,7 +199,7 @@ def test_a_full_queue_answers_429_with_retry_after_and_drops_nothing(infer_serve
     server = infer_server(MEM0_QUEUE_MAX="2", MEM0_INFER_WORKERS="1")
     user = f"u-{uuid.uuid4().hex}"
     with server.client() as client:
-        answers = [client.post("/memories", json=_write(user, f"Fact {i}.", async_mode=True)) for i in range(6)]
+        answers = [client.post("/memories", json=infer_write(user, f"Fact {i}.", async_mode=True)) for i in range(6)]
     statuses = [a.status_code for a in answers]
 
     assert 429 in statuses and set(statuses) <= {202, 429}
@@ -221,7 +210,7 @@ def test_a_full_queue_answers_429_with_retry_after_and_drops_nothing(infer_serve
 
 def test_facts_already_stored_in_the_scope_are_not_stored_again(infer_server, standin, fresh_db):
     server = infer_server()
-    body = _write(f"u-{uuid.uuid4().hex}", "I speak Basque. I play the oboe.")
+    body = infer_write(f"u-{uuid.uuid4().hex}", "I speak Basque. I play the oboe.")
     with server.client() as client:
         first = client.post("/memories", json=body).json()
         again = client.post("/memories", json=body).json()
@@ -235,7 +224,7 @@ def test_a_graceful_stop_hands_running_jobs_back_at_once(infer_server, standin, 
     standin.control(chat_latency_ms=30_000)
     server = infer_server()
     with server.client() as client:
-        job_id = client.post("/memories", json=_write("u-stop", "I keep bees.", async_mode=True)).json()["job_id"]
+        job_id = client.post("/memories", json=infer_write("u-stop", "I keep bees.", async_mode=True)).json()["job_id"]
         deadline = time.monotonic() + 10
         while client.get(f"/jobs/{job_id}").json()["status"] != "RUNNING" and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -243,13 +232,13 @@ def test_a_graceful_stop_hands_running_jobs_back_at_once(infer_server, standin, 
 
     assert (
         count_rows(
-            fresh_db, "jobs", "id = %s AND status = 'PENDING' AND attempts = 0 AND locked_until IS NULL", (int(job_id),)
+            fresh_db, "jobs", "public_id = %s AND status = 'PENDING' AND attempts = 0 AND locked_until IS NULL", (job_id,)
         )
         == 1
     )
     standin.control(chat_latency_ms=0)
     with infer_server().client() as client:
-        assert _wait_job(client, job_id, timeout_s=30)["status"] == "SUCCEEDED"
+        assert wait_job(client, job_id, timeout_s=30)["status"] == "SUCCEEDED"
 
 
 def test_a_primary_model_that_keeps_failing_hands_the_job_to_the_fallback_model(infer_server, standin):
@@ -260,8 +249,8 @@ def test_a_primary_model_that_keeps_failing_hands_the_job_to_the_fallback_model(
         standin.control(models=[EMBEDDER, fallback])  # the primary disappears from Ollama after startup
         user = f"u-{uuid.uuid4().hex}"
         with server.client() as client:
-            accepted = client.post("/memories", json=_write(user, "I keep bees on the roof.", async_mode=True))
-            job = _wait_job(client, accepted.json()["job_id"])
+            accepted = client.post("/memories", json=infer_write(user, "I keep bees on the roof.", async_mode=True))
+            job = wait_job(client, accepted.json()["job_id"])
             stored = client.get("/memories", params={"user_id": user}).json()["results"]
     finally:
         standin.control(models=list(DEFAULT_MODELS))

@@ -12,27 +12,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import server_env
+from tests.support.jobs import infer_write, wait_job
 from tests.support.postgres import count_rows
 from tests.support.server_process import ServerProcess
 
 # A JSON reply whose fact holds half a surrogate pair: valid JSON, but not text Postgres or md5 can take.
 POISON_REPLY = '{"facts": ["half an emoji \\ud83d here"]}'
 FAST_RETRIES = {"MEM0_INFER_BACKOFF_S": "0.2", "MEM0_INFER_WAIT_S": "20"}
-
-
-def _write(user: str, text: str, **extra: object) -> dict:
-    return {"messages": [{"role": "user", "content": text}], "user_id": user, "infer": True, **extra}
-
-
-def _wait_job(client: httpx.Client, job_id: str, timeout_s: float = 60) -> dict:
-    deadline = time.monotonic() + timeout_s
-    job: dict = {}
-    while time.monotonic() < deadline:
-        job = client.get(f"/jobs/{job_id}").json()
-        if job["status"] in ("SUCCEEDED", "FAILED"):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish within {timeout_s}s: {job}")
 
 
 def _workers_alive(client: httpx.Client) -> float:
@@ -59,16 +45,16 @@ def test_a_reply_with_invalid_unicode_fails_its_job_and_every_later_job_succeeds
     user = f"u-{uuid.uuid4().hex}"
     standin.control(chat_reply=POISON_REPLY)
     with server.client() as client:
-        poison_id = client.post("/memories", json=_write(user, "I like emoji.", async_mode=True)).json()["job_id"]
-        poison = _wait_job(client, poison_id)
+        poison_id = client.post("/memories", json=infer_write(user, "I like emoji.", async_mode=True)).json()["job_id"]
+        poison = wait_job(client, poison_id)
         standin.control(chat_reply=None)
         later = [
-            client.post("/memories", json=_write(user, f"My bike number {i} is blue.", async_mode=True)).json()[
+            client.post("/memories", json=infer_write(user, f"My bike number {i} is blue.", async_mode=True)).json()[
                 "job_id"
             ]
             for i in range(20)
         ]
-        jobs = [_wait_job(client, job_id) for job_id in later]
+        jobs = [wait_job(client, job_id) for job_id in later]
         assert _workers_alive(client) == 2
         assert client.get("/ready").status_code == 200
 
@@ -79,8 +65,10 @@ def test_a_reply_with_invalid_unicode_fails_its_job_and_every_later_job_succeeds
     server.stop()
     restarted = start_server()
     with restarted.client() as client:
-        after = client.post("/memories", json=_write(user, "I keep a red kayak.", async_mode=True)).json()["job_id"]
-        assert _wait_job(client, after)["status"] == "SUCCEEDED"
+        after = client.post("/memories", json=infer_write(user, "I keep a red kayak.", async_mode=True)).json()[
+            "job_id"
+        ]
+        assert wait_job(client, after)["status"] == "SUCCEEDED"
         assert client.get(f"/jobs/{poison_id}").json()["status"] == "FAILED"
         assert _workers_alive(client) == 2
 
@@ -90,10 +78,10 @@ def test_a_job_whose_storage_failed_is_retried_without_asking_the_llm_again(star
     standin.reset_stats()
     standin.set_fault("embed", kind="status", status=500, count=1)
     with server.client() as client:
-        job_id = client.post("/memories", json=_write("u-once", "I was born in Oslo.", async_mode=True)).json()[
+        job_id = client.post("/memories", json=infer_write("u-once", "I was born in Oslo.", async_mode=True)).json()[
             "job_id"
         ]
-        job = _wait_job(client, job_id)
+        job = wait_job(client, job_id)
 
     assert job["status"] == "SUCCEEDED" and job["attempts"] == 2
     assert standin.stats()["counts"]["chat"] == 1
@@ -109,7 +97,9 @@ def test_kill_9_mid_work_every_job_and_key_is_usable_within_a_minute_with_defaul
     keyed = {"messages": [{"role": "user", "content": "I paint."}], "user_id": user, "infer": False}
     with first.client() as client:
         job_ids = [
-            client.post("/memories", json=_write(user, f"My boat number {i} is red.", async_mode=True)).json()["job_id"]
+            client.post("/memories", json=infer_write(user, f"My boat number {i} is red.", async_mode=True)).json()[
+                "job_id"
+            ]
             for i in range(3)
         ]
 
@@ -134,7 +124,7 @@ def test_kill_9_mid_work_every_job_and_key_is_usable_within_a_minute_with_defaul
     second = start_server()
     deadline = time.monotonic() + 60
     with second.client() as client:
-        jobs = [_wait_job(client, job_id, timeout_s=deadline - time.monotonic()) for job_id in job_ids]
+        jobs = [wait_job(client, job_id, timeout_s=deadline - time.monotonic()) for job_id in job_ids]
         answers = {}
         for key in ("k-0", "k-1", "k-2"):
             while (answer := client.post("/memories", json=keyed, headers={"Idempotency-Key": key})).status_code == 409:
@@ -150,7 +140,7 @@ def test_kill_9_mid_work_every_job_and_key_is_usable_within_a_minute_with_defaul
 def test_two_writes_of_the_same_facts_at_once_store_each_fact_once(start_server, standin, fresh_db):
     standin.control(chat_latency_ms=300)
     server = start_server()
-    body = _write(f"u-{uuid.uuid4().hex}", "I speak Basque. I play the oboe.")
+    body = infer_write(f"u-{uuid.uuid4().hex}", "I speak Basque. I play the oboe.")
     with server.client() as client:
         replies: list[dict] = []
         writers = [
@@ -169,8 +159,8 @@ def test_two_writes_of_the_same_facts_at_once_store_each_fact_once(start_server,
 def test_deleting_a_users_memories_deletes_the_raw_messages_their_jobs_kept(start_server, standin, fresh_db):
     server = start_server()
     with server.client() as client:
-        kept = client.post("/memories", json=_write("u-other", "I like tea.")).json()["job_id"]
-        gone = client.post("/memories", json=_write("u-forget", "My PIN is 1234.")).json()["job_id"]
+        kept = client.post("/memories", json=infer_write("u-other", "I like tea.")).json()["job_id"]
+        gone = client.post("/memories", json=infer_write("u-forget", "My PIN is 1234.")).json()["job_id"]
         assert client.delete("/memories", params={"user_id": "u-forget"}).status_code == 200
         assert client.get(f"/jobs/{gone}").status_code == 404
         assert client.get(f"/jobs/{kept}").status_code == 200
@@ -180,7 +170,7 @@ def test_deleting_a_users_memories_deletes_the_raw_messages_their_jobs_kept(star
 def test_finished_jobs_are_purged_after_their_retention(start_server, standin, fresh_db):
     server = start_server(MEM0_JOBS_RETENTION_S="1", MEM0_IDEMPOTENCY_PURGE_INTERVAL_S="0.5")
     with server.client() as client:
-        job_id = client.post("/memories", json=_write("u-purge", "I like tea.")).json()["job_id"]
+        job_id = client.post("/memories", json=infer_write("u-purge", "I like tea.")).json()["job_id"]
         deadline = time.monotonic() + 15
         while client.get(f"/jobs/{job_id}").status_code != 404:
             assert time.monotonic() < deadline, "the finished job outlived its retention"

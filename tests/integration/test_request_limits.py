@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import server_env
 from tests.support.postgres import count_rows
-from tests.support.server_process import ServerProcess
+from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess
 
 TWELVE_MB = 12 * 1024 * 1024
 
@@ -87,14 +87,17 @@ def test_error_answers_keep_the_connection_an_unexpected_500_included(server, ap
             (memory_id,),
         )
     nul_body = b'{"query":"a\\u0000","user_id":"u"}'
+    signed_in = f"Host: localhost\r\nX-API-Key: {TEST_ADMIN_KEY}\r\n".encode()
     requests = [
-        f"GET /memories/{memory_id} HTTP/1.1\r\nHost: test\r\n\r\n".encode(),
-        b"POST /search HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        f"GET /memories/{memory_id} HTTP/1.1\r\n".encode() + signed_in + b"\r\n",
+        b"POST /search HTTP/1.1\r\n"
+        + signed_in
+        + b"Content-Type: application/json\r\n"
         + f"Content-Length: {len(nul_body)}\r\n\r\n".encode()
         + nul_body,
-        b"PATCH /memories HTTP/1.1\r\nHost: test\r\n\r\n",
-        b"GET /nowhere HTTP/1.1\r\nHost: test\r\n\r\n",
-        b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n",
+        b"PATCH /memories HTTP/1.1\r\n" + signed_in + b"\r\n",
+        b"GET /nowhere HTTP/1.1\r\n" + signed_in + b"\r\n",
+        b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n",
     ]
 
     answers = raw_exchange(server.port, requests)

@@ -21,8 +21,10 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from app.config import Settings
 from app.main import create_app
+from tests.support.server_process import TEST_ADMIN_KEY
 
-BASE_URL = "http://mem0.inprocess"
+# A Host the server answers to by default (MEM0_ALLOWED_HOSTS); no socket is opened for it.
+BASE_URL = "http://localhost"
 INPROCESS_THREAD = "mem0-inprocess"  # the name of the thread running an app
 
 Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
@@ -90,11 +92,15 @@ class InProcessServer:
 
     def client(self, **kwargs: Any) -> httpx.Client:
         transport = _SyncForwarder(self)
-        return httpx.Client(base_url=self.url, transport=transport, timeout=kwargs.pop("timeout", 30.0), **kwargs)
+        headers = {"X-API-Key": TEST_ADMIN_KEY, **kwargs.pop("headers", {})}
+        timeout = kwargs.pop("timeout", 30.0)
+        return httpx.Client(base_url=self.url, transport=transport, timeout=timeout, headers=headers, **kwargs)
 
     def async_client(self, **kwargs: Any) -> httpx.AsyncClient:
         transport = _AsyncForwarder(self)
-        return httpx.AsyncClient(base_url=self.url, transport=transport, timeout=kwargs.pop("timeout", 30.0), **kwargs)
+        headers = {"X-API-Key": TEST_ADMIN_KEY, **kwargs.pop("headers", {})}
+        timeout = kwargs.pop("timeout", 30.0)
+        return httpx.AsyncClient(base_url=self.url, transport=transport, timeout=timeout, headers=headers, **kwargs)
 
     def __enter__(self) -> InProcessServer:
         return self.start()

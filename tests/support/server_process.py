@@ -17,6 +17,10 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+# Every test server bootstraps this admin key (MEM0_ADMIN_API_KEY in tests/conftest.py server_env).
+TEST_ADMIN_KEY = "test-admin-key-0123456789abcdef"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -79,7 +83,9 @@ class ServerProcess:
         return Path(self._log.name).read_text(encoding="utf-8", errors="replace")
 
     def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=kwargs.pop("timeout", 30.0), **kwargs)
+        """A client that signs in with the test admin key unless `headers` say otherwise."""
+        headers = {"X-API-Key": TEST_ADMIN_KEY, **kwargs.pop("headers", {})}
+        return httpx.Client(base_url=self.url, timeout=kwargs.pop("timeout", 30.0), headers=headers, **kwargs)
 
     def kill(self) -> None:
         """SIGKILL: the crash case, no shutdown code runs."""

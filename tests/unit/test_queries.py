@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.auth.access import EVERYTHING
 from app.db.migrator import load_migrations
 from app.db.queries import Queries, parse_named_queries, read_queries_file
 from app.errors import InvalidInput
@@ -26,7 +27,7 @@ def test_every_memories_query_loads_with_the_collection_bound():
 
     text = repository.q["get_memory"].as_string()
 
-    assert text == 'SELECT id, payload FROM "my_memories" WHERE id = %(id)s'
+    assert text == 'SELECT id, payload FROM "my_memories" WHERE id = %(id)s AND {where}'
     assert "{collection}" in read_queries_file("app.memories")
 
 
@@ -37,7 +38,7 @@ def test_queries_that_name_the_collection_need_one():
 
 def test_scope_values_become_placeholders_and_keys_quoted_literals():
     where = scope_where(
-        {"user_id": "alice'; drop table x; --"}, {"kind": "a", "n": {"gte": 3}, "tag": {"in": ["x", "y"]}}
+        EVERYTHING, {"user_id": "alice'; drop table x; --"}, {"kind": "a", "n": {"gte": 3}, "tag": {"in": ["x", "y"]}}
     )
 
     rendered = where.clause().as_string()
@@ -48,7 +49,7 @@ def test_scope_values_become_placeholders_and_keys_quoted_literals():
 
 
 def test_boolean_filters_match_json_spelling():
-    assert scope_where({"user_id": "u"}, {"done": True}).params["w1"] == "true"
+    assert scope_where(EVERYTHING, {"user_id": "u"}, {"done": True}).params["w1"] == "true"
 
 
 @pytest.mark.parametrize(
@@ -57,7 +58,7 @@ def test_boolean_filters_match_json_spelling():
 )
 def test_unsupported_filters_are_client_errors(filters):
     with pytest.raises(InvalidInput):
-        scope_where({"user_id": "u"}, filters)
+        scope_where(EVERYTHING, {"user_id": "u"}, filters)
 
 
 def test_migrations_are_numbered_and_load_in_order():

@@ -1,0 +1,65 @@
+"""What a caller may touch: every memory (an admin key), or the memories whose identifiers match its key's
+patterns. The same rule runs in Python (writes) and in SQL (reads, updates, deletes), from one pattern syntax."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import sql
+
+IDENTIFIER_KINDS = ("user_id", "agent_id", "run_id")
+
+
+def glob_to_like(pattern: str) -> str:
+    """`team-a/*` -> `team-a/%`: only `*` is a wildcard; LIKE's own `%`, `_` and `\\` match themselves."""
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%")
+
+
+def glob_matches(pattern: str, value: str) -> bool:
+    return re.fullmatch(".*".join(re.escape(part) for part in pattern.split("*")), value, re.DOTALL) is not None
+
+
+@dataclass(frozen=True)
+class Access:
+    """`patterns` maps an identifier kind to the globs its value must match; kinds not named are unrestricted.
+    `key_id` also scopes the caller's idempotency keys."""
+
+    key_id: str
+    admin: bool
+    patterns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def allows(self, identifiers: Mapping[str, str]) -> bool:
+        """May this caller write (or name) a memory with these identifiers?"""
+        if self.admin:
+            return True
+        return all(
+            kind in identifiers and any(glob_matches(p, identifiers[kind]) for p in globs)
+            for kind, globs in self.patterns.items()
+        )
+
+    def like_patterns(self) -> dict[str, list[str]]:
+        """Per restricted kind, the LIKE patterns a row's value must match one of (empty for an admin)."""
+        if self.admin:
+            return {}
+        return {kind: [glob_to_like(p) for p in globs] for kind, globs in self.patterns.items()}
+
+
+EVERYTHING = Access("default", admin=True)
+
+
+def restriction_sql(
+    access: Access, field: Callable[[str], sql.Composable]
+) -> tuple[list[sql.Composable], dict[str, Any]]:
+    """The SQL conditions (and their parameters) that keep a query to the rows `access` may touch; `field(kind)`
+    is the expression holding a row's identifier of that kind."""
+    parts: list[sql.Composable] = []
+    params: dict[str, Any] = {}
+    for kind, patterns in access.like_patterns().items():
+        name = f"access_{kind}"
+        parts.append(sql.SQL("{} LIKE ANY({})").format(field(kind), sql.Placeholder(name)))
+        params[name] = patterns
+    return parts, params

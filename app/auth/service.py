@@ -1,0 +1,127 @@
+"""API keys: minted once (the secret is shown only then), stored as salted hashes, checked on every request."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from psycopg_pool import AsyncConnectionPool
+
+from app.auth.access import EVERYTHING, Access
+from app.auth.repository import KeyListing, KeyRepository, StoredKey
+from app.config import Settings
+from app.db.errors import storage_errors
+from app.errors import RateLimited, Unauthorized
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "m0fk_"
+ENV_ADMIN_ID = "env-admin"
+_MINTED_KEY = re.compile(r"m0fk_([0-9a-f]{12})_[A-Za-z0-9_-]{20,}")
+TOUCH_EVERY_S = 60.0
+AUTH_HINT = "send an API key as `X-API-Key: <key>` or `Authorization: Bearer <key>`"
+
+
+def digest(salt: bytes, secret: str) -> bytes:
+    return hashlib.sha256(salt + secret.encode("utf-8")).digest()
+
+
+def stored_key(key_id: str, secret: str, *, admin: bool, patterns: Mapping[str, Sequence[str]]) -> StoredKey:
+    salt = secrets.token_bytes(16)
+    return StoredKey(key_id, salt, digest(salt, secret), admin, {k: tuple(v) for k, v in patterns.items() if v})
+
+
+def mint(*, admin: bool, patterns: Mapping[str, Sequence[str]]) -> tuple[StoredKey, str]:
+    """A new key: what to store, and the secret to show once."""
+    key_id = secrets.token_hex(6)
+    secret = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    return stored_key(key_id, secret, admin=admin, patterns=patterns), secret
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key from `X-API-Key` (upstream mem0's header) or `Authorization: Bearer|Token <key>` (mem0's clients)."""
+    if api_key := headers.get("x-api-key"):
+        return api_key.strip()
+    scheme, _, credentials = headers.get("authorization", "").partition(" ")
+    if scheme.lower() in ("bearer", "token") and credentials.strip():
+        return credentials.strip()
+    return None
+
+
+class KeyService:
+    def __init__(self, settings: Settings, pool: AsyncConnectionPool, repository: KeyRepository) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.repository = repository
+        self.rate = parse(settings.rate_limit) if settings.rate_limit else None
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._touched: dict[str, float] = {}
+
+    async def bootstrap(self) -> int:
+        """Store MEM0_ADMIN_API_KEY's hash (replacing an earlier one); the number of keys that can sign in."""
+        async with storage_errors(), self.pool.connection() as conn:
+            if self.settings.admin_api_key is not None:
+                secret = self.settings.admin_api_key.get_secret_value()
+                key = stored_key(ENV_ADMIN_ID, secret, admin=True, patterns={})
+                await self.repository.upsert_admin(conn, key, "admin (MEM0_ADMIN_API_KEY)")
+            return await self.repository.count_active(conn)
+
+    async def authenticate(self, headers: Mapping[str, str]) -> Access:
+        if self.settings.auth_disabled:
+            return EVERYTHING
+        secret = presented_key(headers)
+        if secret is None:
+            raise Unauthorized(f"this route needs an API key; {AUTH_HINT}")
+        match = _MINTED_KEY.fullmatch(secret)
+        key_id = match.group(1) if match else ENV_ADMIN_ID
+        async with storage_errors(), self.pool.connection() as conn:
+            key = await self.repository.active(conn, key_id)
+            if key is None or not hmac.compare_digest(key.secret_hash, digest(key.salt, secret)):
+                raise Unauthorized(f"the API key is unknown or revoked; {AUTH_HINT}")
+            if time.monotonic() - self._touched.get(key_id, float("-inf")) > TOUCH_EVERY_S:
+                self._touched[key_id] = time.monotonic()
+                await self.repository.touch(conn, key_id)
+        self._limit(key_id)
+        return Access(f"key:{key_id}", key.admin, key.patterns)
+
+    def _limit(self, key_id: str) -> None:
+        if self.rate is None or self.limiter.hit(self.rate, key_id):
+            return
+        reset_at, _ = self.limiter.get_window_stats(self.rate, key_id)
+        retry_after = max(1, round(reset_at - time.time()))
+        raise RateLimited(
+            f"this API key sent more than {self.settings.rate_limit} (MEM0_RATE_LIMIT); retry after {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+async def create_key(
+    pool: AsyncConnectionPool,
+    repository: KeyRepository,
+    name: str,
+    *,
+    admin: bool,
+    patterns: Mapping[str, Sequence[str]],
+) -> str:
+    key, secret = mint(admin=admin, patterns=patterns)
+    async with storage_errors(), pool.connection() as conn:
+        await repository.insert(conn, key, name)
+    return secret
+
+
+async def list_keys(pool: AsyncConnectionPool, repository: KeyRepository) -> list[KeyListing]:
+    async with storage_errors(), pool.connection() as conn:
+        return await repository.listing(conn)
+
+
+async def revoke_key(pool: AsyncConnectionPool, repository: KeyRepository, key_id: str) -> bool:
+    async with storage_errors(), pool.connection() as conn:
+        return await repository.revoke(conn, key_id)

@@ -1,0 +1,212 @@
+"""Authenticated by default: keys minted by the CLI, bound to the identities they may touch, enforced in SQL;
+browser-facing defences; secrets never stored or shown in clear."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from fastapi.routing import APIRoute
+
+from app.config import Settings
+from app.main import create_app
+from tests.conftest import repo_root, server_env
+from tests.support.postgres import count_rows
+from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess, clean_environment
+
+OPEN_PATHS = {"/health", "/ready", "/metrics"}
+# FastAPI's own documentation routes describe the API (public source), no data.
+DOCUMENTATION_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/"}
+
+
+def _keys(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = clean_environment(DATABASE_URL=database_url, MEM0_ADMIN_API_KEY=TEST_ADMIN_KEY)
+    return subprocess.run(
+        [sys.executable, "-m", "app", "keys", *args],
+        cwd=repo_root(),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _mint(database_url: str, *args: str) -> str:
+    result = _keys(database_url, "create", *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def auth_server(module_db, standin_session) -> Iterator[ServerProcess]:
+    with ServerProcess(server_env(module_db, standin_session, MEM0_ALLOW_RESET="true")) as process:
+        yield process
+    assert TEST_ADMIN_KEY not in process.output()
+
+
+def _add(client, user: str, text: str) -> str:
+    body = {"messages": [{"role": "user", "content": text}], "user_id": user, "infer": False}
+    response = client.post("/memories", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()["results"][0]["id"]
+
+
+def _api_routes(routes: list) -> list[APIRoute]:
+    """Every endpoint, inside the routers the app includes too."""
+    found = []
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            found += _api_routes(included.routes)
+        elif isinstance(route, APIRoute):
+            found.append(route)
+    return found
+
+
+def _route_table() -> list[tuple[str, str]]:
+    app = create_app(Settings(DATABASE_URL="postgresql://unused/unused"))
+    table = []
+    for route in _api_routes(app.routes):
+        if route.path not in OPEN_PATHS | DOCUMENTATION_PATHS:
+            path = route.path.replace("{memory_id}", str(uuid.uuid4())).replace("{job_id}", str(uuid.uuid4()))
+            table += [(method, path) for method in sorted(route.methods)]
+    return table
+
+
+def test_every_route_but_the_probes_answers_401_without_a_valid_key(auth_server, module_db):
+    revoked = _mint(module_db, "--name", "gone", "--admin")
+    key_id = revoked.split("_")[1]
+    assert _keys(module_db, "revoke", key_id).returncode == 0
+    routes = _route_table()
+    assert len(routes) >= 10, routes
+
+    for presented in (None, "m0fk_000000000000_not-a-real-key-at-all", revoked):
+        with auth_server.client() as client:
+            client.headers.pop("X-API-Key")
+            if presented is not None:
+                client.headers["X-API-Key"] = presented
+            for method, path in routes:
+                response = client.request(method, path, json={} if method in ("POST", "PUT") else None)
+                assert response.status_code == 401, (method, path, presented, response.text)
+                assert response.headers["www-authenticate"].startswith("Bearer")
+                assert response.json()["error"] == "unauthorized"
+    with auth_server.client() as client:
+        client.headers.pop("X-API-Key")
+        assert all(client.get(path).status_code == 200 for path in OPEN_PATHS)
+
+
+def test_bearer_and_token_schemes_carry_the_key_as_mem0_clients_send_it(auth_server):
+    with auth_server.client() as client:
+        client.headers.pop("X-API-Key")
+        for scheme in ("Bearer", "Token"):
+            response = client.get(
+                "/memories", params={"user_id": "x"}, headers={"Authorization": f"{scheme} {TEST_ADMIN_KEY}"}
+            )
+            assert response.status_code == 200, (scheme, response.text)
+
+
+def test_a_key_limited_to_alice_cannot_touch_bobs_memories_anywhere(auth_server, module_db, standin):
+    alice, bob = f"alice-{uuid.uuid4().hex[:8]}", f"bob-{uuid.uuid4().hex[:8]}"
+    with auth_server.client() as admin:
+        bobs = _add(admin, bob, "Bob keeps bees")
+        _add(admin, alice, "Alice keeps goats")
+        job = admin.post(
+            "/memories",
+            json={"messages": [{"role": "user", "content": "Bob likes jazz"}], "user_id": bob, "async_mode": True},
+        ).json()["job_id"]
+        while admin.get(f"/jobs/{job}").json()["status"] not in ("SUCCEEDED", "FAILED"):
+            time.sleep(0.1)
+    bobs_rows = count_rows(module_db, "memories", "payload->>'user_id' = %s", (bob,))
+    limited = _mint(module_db, "--name", "alice-bot", "--user-id", "alice-*")
+
+    with auth_server.client(headers={"X-API-Key": limited}) as client:
+        assert [m["memory"] for m in client.get("/memories", params={"user_id": alice}).json()["results"]] == [
+            "Alice keeps goats"
+        ]
+        assert client.get("/memories", params={"user_id": bob}).json()["results"] == []
+        search = client.post("/search", json={"query": "bees", "user_id": bob})
+        assert search.status_code == 200 and search.json()["results"] == []
+        assert client.get(f"/memories/{bobs}").status_code == 404
+        assert client.put(f"/memories/{bobs}", json={"text": "Bob keeps wasps"}).status_code == 404
+        assert client.get(f"/memories/{bobs}/history").status_code == 404
+        assert client.delete(f"/memories/{bobs}").status_code == 404
+        assert client.get(f"/jobs/{job}").status_code == 404
+        assert client.post(f"/jobs/{job}/retry").status_code == 404
+        assert client.delete("/memories", params={"user_id": bob}).json()["message"].endswith("(0)")
+        write = client.post(
+            "/memories", json={"messages": [{"role": "user", "content": "x"}], "user_id": bob, "infer": False}
+        )
+        assert write.status_code == 403
+        assert client.post("/reset").status_code == 403
+        assert client.get("/configure").status_code == 403
+        assert _add(client, alice, "Alice keeps hens")
+
+    assert count_rows(module_db, "memories", "payload->>'user_id' = %s", (bob,)) == bobs_rows >= 1
+    with auth_server.client() as admin:
+        assert admin.get(f"/memories/{bobs}").json()["memory"] == "Bob keeps bees"
+        assert admin.get(f"/jobs/{job}").status_code == 200
+        assert len(admin.get(f"/memories/{bobs}/history").json()) == 1
+
+
+def test_browser_defences_refuse_rebinding_cross_site_posts_widening_filters_and_guessed_jobs(auth_server, module_db):
+    with auth_server.client() as client:
+        rebound = client.get("/memories", params={"user_id": "x"}, headers={"Host": "attacker.example"})
+        assert rebound.status_code == 400 and rebound.json()["error"] == "invalid_host"
+        cross_site = client.post(
+            "/reset", content=b"x", headers={"Content-Type": "text/plain", "Origin": "https://attacker.example"}
+        )
+        assert cross_site.status_code == 415
+        with_origin = client.post("/reset", headers={"Origin": "https://attacker.example"})
+        assert with_origin.status_code == 403 and with_origin.json()["error"] == "cross_origin_refused"
+        widened = client.post("/search", json={"query": "anything", "filters": {"user_id": {"ne": ""}}})
+        assert widened.status_code == 422
+        assert client.get("/jobs/1").status_code == 404
+        assert client.get(f"/jobs/{uuid.uuid4()}").status_code == 404
+    assert count_rows(module_db, "memories") >= 0  # reset never ran: the table still exists
+
+
+def test_keys_are_stored_as_salted_hashes_and_never_shown(auth_server, module_db):
+    first = _mint(module_db, "--name", "one", "--user-id", "u1")
+    second = _mint(module_db, "--name", "two", "--user-id", "u1")
+    with psycopg.connect(module_db) as conn:
+        rows = conn.execute("SELECT id, name, salt, secret_hash, user_ids FROM api_keys").fetchall()
+    dumped = repr(rows)
+    for secret in (first, second, TEST_ADMIN_KEY):
+        assert secret not in dumped and secret.encode() not in b"".join(bytes(r[2]) + bytes(r[3]) for r in rows)
+    salts = [bytes(r[2]) for r in rows]
+    assert len(set(salts)) == len(salts)
+    listing = _keys(module_db, "list")
+    assert first not in listing.stdout and "one" in listing.stdout
+    with auth_server.client() as client:
+        shown = client.get("/configure").json()
+    assert shown["admin_api_key"] == "***" and TEST_ADMIN_KEY not in repr(shown)
+
+
+def test_the_rate_limit_answers_429_with_retry_after(fresh_db, standin):
+    with ServerProcess(server_env(fresh_db, standin, MEM0_RATE_LIMIT="5/minute")) as server, server.client() as client:
+        statuses = [client.get("/memories", params={"user_id": "r"}).status_code for _ in range(7)]
+        refused = client.get("/memories", params={"user_id": "r"})
+    assert statuses[:5] == [200] * 5 and statuses[5:] == [429, 429]
+    assert int(refused.headers["retry-after"]) >= 1 and refused.json()["error"] == "rate_limited"
+
+
+def test_without_any_key_the_server_refuses_to_start_unless_auth_is_disabled(fresh_db, standin):
+    env = server_env(fresh_db, standin)
+    del env["MEM0_ADMIN_API_KEY"]
+    refused = ServerProcess(env).start()
+    try:
+        assert refused.wait_exit(60) == 1
+    finally:
+        refused.stop()
+    assert "no API key is configured" in refused.output()
+
+    with ServerProcess({**env, "MEM0_AUTH_DISABLED": "true"}) as open_server, open_server.client() as client:
+        client.headers.pop("X-API-Key")
+        assert client.get("/memories", params={"user_id": "x"}).status_code == 200
+    assert "MEM0_AUTH_DISABLED=true" in open_server.output()
