@@ -75,6 +75,7 @@ class Stack:
     server_port: int = field(default_factory=free_port)
     prometheus_port: int = field(default_factory=free_port)
     timings: dict[str, float] = field(default_factory=dict)
+    admin_key: str = field(default_factory=lambda: f"admin-{os.urandom(16).hex()}")
 
     def lay_out(self) -> None:
         """The repository's deployment files as a user has them, then the README's `.env` step, passwords set."""
@@ -86,6 +87,7 @@ class Stack:
         text = env_file.read_text()
         text = re.sub(r"(?m)^POSTGRES_PASSWORD=.*$", f"POSTGRES_PASSWORD=pg-{os.urandom(6).hex()}", text)
         text = re.sub(r"(?m)^GRAFANA_ADMIN_PASSWORD=.*$", f"GRAFANA_ADMIN_PASSWORD=gf-{os.urandom(6).hex()}", text)
+        text = re.sub(r"(?m)^MEM0_ADMIN_API_KEY=.*$", f"MEM0_ADMIN_API_KEY={self.admin_key}", text)
         env_file.write_text(text)
 
     @property

@@ -26,7 +26,7 @@ BUDGETS = {  # service: (memory bytes, CPUs), the users' plan
 
 
 def _client(stack: Stack) -> httpx.Client:
-    return httpx.Client(base_url=stack.server_url, timeout=30)
+    return httpx.Client(base_url=stack.server_url, headers={"X-API-Key": stack.admin_key}, timeout=30)
 
 
 def test_every_container_is_healthy_and_the_server_ready(stack: Stack) -> None:
@@ -124,6 +124,23 @@ def test_data_survives_a_recreate_of_the_server_container(stack: Stack) -> None:
     with _client(stack) as client:
         found = client.post("/search", json={"query": "bees", "user_id": USER})
     assert found.json()["results"][0]["memory"] == "I keep bees on the roof"
+
+
+def test_a_bot_key_minted_in_the_container_reaches_only_its_users(stack: Stack) -> None:
+    # The README's command for the bot's key, run in the server container.
+    minted = stack.compose("exec", "-T", "mem0", "mem0-fixed", "keys", "create", "--name", "bot", "--user-id", "bot-*")
+    bot_key = minted.stdout.strip().splitlines()[-1]
+    assert bot_key.startswith("m0fk_")
+    with _client(stack) as admin:
+        assert admin.get("/memories", params={"user_id": USER}).json()["results"]
+    with httpx.Client(base_url=stack.server_url, headers={"X-API-Key": bot_key}, timeout=30) as bot:
+        assert bot.get("/memories", params={"user_id": USER}).json()["results"] == []
+        own = bot.post(
+            "/memories", json={"messages": [{"role": "user", "content": "hi"}], "user_id": "bot-1", "infer": False}
+        )
+        assert own.status_code == 200, own.text
+    with httpx.Client(base_url=stack.server_url, timeout=30) as anonymous:
+        assert anonymous.get("/memories", params={"user_id": USER}).status_code == 401
 
 
 def _prometheus(stack: Stack, path: str, **params: str) -> dict:

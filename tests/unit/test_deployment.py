@@ -157,7 +157,7 @@ def test_secrets_come_from_env_and_are_documented_in_env_example():
     example = (REPO / ".env.example").read_text()
     required = set(re.findall(r"\$\{([A-Z0-9_]+):\?", text))
 
-    assert required == {"POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD"}
+    assert required == {"POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "MEM0_ADMIN_API_KEY"}
     for variable in set(re.findall(r"\$\{([A-Z0-9_]+)", text)):
         assert re.search(rf"(?m)^#? ?{variable}=", example), variable
     assert not re.search(r"(?i)password:\s*[\"']?(?!\$\{)\w", text), "a literal password in compose"
