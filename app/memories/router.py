@@ -13,6 +13,7 @@ from app.jobs.repository import SUCCEEDED
 from app.memories.schemas import (
     AddResponse,
     HistoryEntry,
+    IdentifierQuery,
     MemoryCreate,
     MemoryItem,
     MemoryList,
@@ -23,8 +24,6 @@ from app.memories.schemas import (
 
 # Every route here needs a key: one added later without thinking of auth is covered too.
 router = APIRouter(tags=["memories"], dependencies=[Depends(get_access)])
-
-IdentifierParam = Annotated[str | None, Query(min_length=1, max_length=255)]
 
 
 def _identifiers(user_id: str | None, agent_id: str | None, run_id: str | None) -> dict[str, str]:
@@ -46,6 +45,10 @@ _ERROR_SHAPE = "`{error, message, request_id}`"
     summary="Create memories",
     responses={
         200: {"headers": {REPLAYED_HEADER: {"description": "`true` when the answer replays a stored result."}}},
+        202: {
+            "description": "An inferred write became a job: `{job_id, status}`; follow `GET /jobs/{job_id}`.",
+            "headers": {REPLAYED_HEADER: {"description": "`true` when the answer replays a stored result."}},
+        },
         400: {
             "description": f"Bad Idempotency-Key (empty, too long, control characters, header and body differ). "
             f"{_ERROR_SHAPE}"
@@ -102,9 +105,9 @@ async def add_memories(
 async def list_memories(
     service: MemoryServiceDep,
     access: AccessDep,
-    user_id: IdentifierParam = None,
-    agent_id: IdentifierParam = None,
-    run_id: IdentifierParam = None,
+    user_id: IdentifierQuery = None,
+    agent_id: IdentifierQuery = None,
+    run_id: IdentifierQuery = None,
     limit: int | None = Query(None, description="How many memories (default 100)."),
 ) -> dict[str, Any]:
     return {"results": await service.list_memories(_identifiers(user_id, agent_id, run_id), limit, access)}
@@ -138,9 +141,9 @@ async def delete_memory(memory_id: str, service: MemoryServiceDep, access: Acces
 async def delete_memories(
     service: MemoryServiceDep,
     access: AccessDep,
-    user_id: IdentifierParam = None,
-    agent_id: IdentifierParam = None,
-    run_id: IdentifierParam = None,
+    user_id: IdentifierQuery = None,
+    agent_id: IdentifierQuery = None,
+    run_id: IdentifierQuery = None,
 ) -> dict[str, str]:
     deleted = await service.delete_scope(_identifiers(user_id, agent_id, run_id), access)
     return {"message": f"All relevant memories deleted ({deleted})"}
