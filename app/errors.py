@@ -168,6 +168,7 @@ class ErrorBody(BaseModel):
 
     error: str
     message: str
+    detail: str
     request_id: str
 
 
@@ -192,7 +193,8 @@ def error_response(
 ) -> JSONResponse:
     request_id = request_id_of(request)
     all_headers = {"X-Request-ID": request_id, **(headers or {})}
-    body = {**(fields or {}), "error": code, "message": message, "request_id": request_id}
+    # `detail` repeats `message` for mem0's official clients, which read the error text from `detail`.
+    body = {**(fields or {}), "error": code, "message": message, "detail": message, "request_id": request_id}
     return JSONResponse(body, status_code=status_code, headers=all_headers)
 
 

@@ -8,13 +8,16 @@ from fastapi.middleware.cors import CORSMiddleware
 from app.auth.browser import BrowserDefenseMiddleware
 from app.config import Settings
 from app.egress import EgressGuard
+from app.entities.router import router as entities_router
 from app.errors import ERROR_RESPONSES, install_error_handlers
+from app.hosted.router import router as hosted_router
 from app.jobs.router import router as jobs_router
 from app.lifespan import build_lifespan
 from app.limits import RequestLimitsMiddleware
 from app.memories.router import router as memories_router
 from app.metrics import build_metrics, request_observer
 from app.middleware import RequestContextMiddleware
+from app.providers.router import router as providers_router
 from app.system.router import admin_router as system_admin_router
 from app.system.router import router as system_router
 
@@ -51,4 +54,7 @@ def create_app(settings: Settings, egress_guard: EgressGuard | None = None) -> F
     app.include_router(system_admin_router, responses=ERROR_RESPONSES)
     app.include_router(memories_router, responses=ERROR_RESPONSES)
     app.include_router(jobs_router, responses=ERROR_RESPONSES)
+    app.include_router(entities_router, responses=ERROR_RESPONSES)
+    app.include_router(providers_router, responses=ERROR_RESPONSES)
+    app.include_router(hosted_router, responses=ERROR_RESPONSES)
     return app

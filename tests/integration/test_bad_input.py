@@ -40,7 +40,7 @@ def test_bad_writes_are_4xx_and_store_nothing(api, module_db, standin, body):
 
     assert 400 <= response.status_code < 500, response.text
     error = response.json()
-    assert set(error) == {"error", "message", "request_id"} and error["message"]
+    assert set(error) == {"error", "message", "detail", "request_id"} and error["message"]
     assert (count_rows(module_db, "memories"), count_rows(module_db, "memory_history")) == before
     assert standin.stats()["counts"].get("embed", 0) == 0
 

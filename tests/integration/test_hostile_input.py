@@ -126,7 +126,7 @@ def send(api, method: str, path: str, payload: bytes | dict[str, Any] | None, he
 def assert_client_error(response) -> None:
     assert 400 <= response.status_code < 500, (response.status_code, response.text[:500])
     error = response.json()
-    assert set(error) == {"error", "message", "request_id"} and error["message"] and error["request_id"]
+    assert set(error) == {"error", "message", "detail", "request_id"} and error["message"] and error["request_id"]
 
 
 @pytest.mark.parametrize("payload", WRITES.values(), ids=WRITES.keys())

@@ -98,7 +98,7 @@ def test_an_embedder_failure_is_a_5xx_json_error_and_stores_nothing(api, module_
 
     assert response.status_code == status, response.text
     body = response.json()
-    assert set(body) == {"error", "message", "request_id"}
+    assert set(body) == {"error", "message", "detail", "request_id"}
     assert body["request_id"] == response.headers["x-request-id"]
     assert (count_rows(module_db, "memories"), count_rows(module_db, "memory_history")) == before
 

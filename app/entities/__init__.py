@@ -1,0 +1,1 @@
+"""Entities: the user, agent and run ids that have memories, listed with counts and deleted as a scope."""

@@ -1,0 +1,203 @@
+"""Request shapes of mem0's hosted API (what the pinned `mem0ai` clients send), mapped onto this server's own
+request models. A field this server cannot honour is refused with a 422 naming it, never dropped."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator, model_validator
+
+from app.errors import InvalidInput
+from app.memories.schemas import (
+    IDENTIFIER_KEYS,
+    MAX_TEXT_CHARS,
+    Filters,
+    Identifier,
+    MemoryItem,
+    Message,
+    Metadata,
+)
+
+# mem0's hosted API also scopes by app_id; this server (and its table layout) knows user, agent and run only.
+APP_ID_REFUSAL = "app_id is not supported: this server scopes memories by user_id, agent_id and run_id"
+ENTITY_TYPES = {"user": "user_id", "agent": "agent_id", "run": "run_id"}
+MAX_BATCH = 1000
+DEFAULT_PAGE_SIZE = 100
+
+
+class HostedModel(BaseModel):
+    """Unknown fields are refused in one message that names them and what is supported."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields_only(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(cls.model_fields))
+            if unknown:
+                raise ValueError(
+                    f"not supported by this server: {', '.join(unknown)}; "
+                    f"supported fields: {', '.join(sorted(cls.model_fields))}"
+                )
+        return data
+
+
+def flatten_filters(filters: dict[str, Any] | None) -> dict[str, Any]:
+    """A hosted `filters` with a top-level AND of plain conditions (`{"AND": [{"user_id": "a"}, ...]}`, how
+    mem0's hosted API writes them) merged into one object when no key repeats; anything else is kept as given."""
+    conditions: dict[str, Any] = dict(filters or {})
+    clauses = conditions.get("AND")
+    if isinstance(clauses, list) and all(isinstance(c, dict) for c in clauses):
+        merged: dict[str, Any] = {k: v for k, v in conditions.items() if k != "AND"}
+        for clause in clauses:
+            if set(clause) & set(merged):
+                return conditions  # the same key twice: left for the filter language to judge
+            merged.update(clause)
+        conditions = merged
+    if "app_id" in conditions:
+        raise InvalidInput(f"filters.{APP_ID_REFUSAL}")
+    return conditions
+
+
+def split_filters(filters: dict[str, Any] | None) -> tuple[dict[str, str], dict[str, Any]]:
+    """The identifiers a hosted `filters` names as plain values, and every other condition."""
+    conditions = flatten_filters(filters)
+    identifiers = {k: conditions.pop(k) for k in IDENTIFIER_KEYS if isinstance(conditions.get(k), str)}
+    return identifiers, conditions
+
+
+def scope_only(filters: dict[str, Any] | None, where: str) -> dict[str, str]:
+    """Identifiers from `filters` for a route that takes a scope and nothing else (add, list, delete)."""
+    identifiers, rest = split_filters(filters)
+    if rest:
+        raise InvalidInput(
+            f"{where}: filters {', '.join(sorted(rest))} are not supported here; "
+            "give user_id, agent_id and/or run_id as plain values"
+        )
+    for key, value in identifiers.items():
+        if value == "*":
+            raise InvalidInput(f"{where}: {key} '*' (every {key[:-3]}) is not supported here; name the {key[:-3]}")
+    return identifiers
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M], data: dict[str, Any]) -> M:
+    """`model` built from data a hosted request carried: a problem is a 422 naming the field, as a body's is."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        problems = [
+            f"{'.'.join(str(p) for p in item['loc']) or 'body'}: {str(item['msg']).removeprefix('Value error, ')}"
+            for item in error.errors()
+        ]
+        raise InvalidInput("; ".join(problems)) from None
+
+
+class HostedAdd(HostedModel):
+    """`POST /v3/memories/add/`: identifiers top-level (as the clients' `add(..., user_id=)` sends them) or in
+    `filters`."""
+
+    messages: list[Message] = Field(min_length=1)
+    user_id: Identifier | None = None
+    agent_id: Identifier | None = None
+    run_id: Identifier | None = None
+    filters: dict[str, Any] | None = None
+    metadata: Metadata = None
+    infer: bool = True
+    async_mode: bool | None = None
+    output_format: Literal["v1.1"] | None = None
+
+    @field_validator("messages", mode="before")
+    @classmethod
+    def _as_list(cls, value: Any) -> Any:
+        # The clients accept a string or one message as well as a list; the TypeScript one sends them as given.
+        if isinstance(value, str):
+            return [{"role": "user", "content": value}]
+        return [value] if isinstance(value, dict) else value
+
+    def identifiers(self) -> dict[str, str]:
+        top = {k: v for k in IDENTIFIER_KEYS if (v := getattr(self, k)) is not None}
+        in_filters = scope_only(self.filters, "add")
+        clashing = sorted(k for k in top.keys() & in_filters.keys() if top[k] != in_filters[k])
+        if clashing:
+            raise InvalidInput(f"add: {', '.join(clashing)} differ between the body and filters; send one value")
+        return {**in_filters, **top}
+
+
+class HostedList(HostedModel):
+    """`POST /v3/memories/` (`get_all`); page and page_size come as query parameters."""
+
+    filters: dict[str, Any] | None = None
+    latest_only: bool | None = None  # every memory here is its latest version: honoured as it is
+
+
+class HostedSearch(HostedModel):
+    """`POST /v3/memories/search/`."""
+
+    query: StrictStr = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    filters: Filters = None
+    top_k: int | None = Field(None, ge=1)
+    threshold: float | None = Field(None, ge=0.0, le=1.0)
+    rerank: Literal[False] | None = Field(None, description="No reranker runs here: only false is accepted.")
+    keyword_search: Literal[False] | None = Field(None, description="Vector search only: only false is accepted.")
+    latest_only: bool | None = None
+    output_format: Literal["v1.1"] | None = None
+
+
+class HostedUpdate(HostedModel):
+    """`PUT /v1/memories/{id}/`."""
+
+    text: StrictStr | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class BatchUpdateItem(HostedModel):
+    memory_id: StrictStr
+    text: StrictStr | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class BatchDeleteItem(HostedModel):
+    memory_id: StrictStr
+
+
+class BatchUpdate(HostedModel):
+    memories: list[BatchUpdateItem] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class BatchDelete(HostedModel):
+    memories: list[BatchDeleteItem] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class MemoryPage(BaseModel):
+    """The hosted API's paged list (`get_all`): `next` / `previous` are URLs, null at the ends."""
+
+    count: int
+    next: str | None
+    previous: str | None
+    results: list[MemoryItem]
+
+
+class Ping(BaseModel):
+    status: Literal["ok"]
+    message: str
+    org_id: str
+    project_id: str
+    user_email: str | None
+
+
+class QueuedEvent(BaseModel):
+    message: str
+    status: str
+    event_id: str
+
+
+class Queued(BaseModel):
+    """202: an inferred write whose job has not finished; `GET /jobs/{job_id}` follows it."""
+
+    results: list[QueuedEvent]
+    job_id: str
+    status: str
