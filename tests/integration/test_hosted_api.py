@@ -7,7 +7,10 @@ import uuid
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 
+from app.hosted.router import router as hosted_router
+from app.hosted.service import SUPPORTED_ROUTES
 from tests.support.server_process import TEST_ADMIN_KEY
 
 TOKEN = {"Authorization": f"Token {TEST_ADMIN_KEY}"}
@@ -228,3 +231,36 @@ def test_configure_providers_names_ollama_only(hosted):
     body = hosted.get("/configure/providers").json()
     assert body["llm"]["providers"] == ["ollama"] and body["embedder"]["providers"] == ["ollama"]
     assert body["vector_store"]["providers"] == ["pgvector"]
+
+
+def test_a_retried_add_with_an_idempotency_key_stores_once(app_api, hosted):
+    user = _user()
+    body = {"messages": [{"role": "user", "content": "I swim at dawn"}], "user_id": user, "infer": False}
+    key = {"Idempotency-Key": f"hosted-{uuid.uuid4()}"}
+
+    first = hosted.post("/v3/memories/add/", json=body, headers=key)
+    again = hosted.post("/v3/memories/add/", json=body, headers=key)
+
+    assert first.status_code == again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.content == first.content
+    assert [m["id"] for m in app_api.get("/memories", params={"user_id": user}).json()["results"]] == [
+        first.json()["results"][0]["id"]
+    ]
+
+
+def test_the_501_message_names_every_route_the_router_serves(app_server):
+    served = {
+        f"{method} {route.path}"
+        for route in hosted_router.routes
+        if isinstance(route, APIRoute) and "{rest:path}" not in route.path and route.path != "/v1/feedback/"
+        for method in route.methods
+    }
+    named = {
+        f"{method} {path.replace('{id}', '{memory_id}').replace('{type}', '{entity_type}')}"
+        for entry in SUPPORTED_ROUTES
+        for methods, path in [entry.split(" ", 1)]
+        for method in methods.split("|")
+    }
+    # The older TypeScript path for deleting an entity is served too, without being advertised.
+    assert served - named == {"DELETE /v1/entities/{entity_type}/{name}/"}
+    assert named <= served
