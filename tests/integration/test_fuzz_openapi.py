@@ -19,8 +19,13 @@ from schemathesis.specs.openapi.checks import (
 
 from app.config import Settings
 from app.main import create_app
+from tests.support.server_process import TEST_ADMIN_KEY
 
 EXAMPLES_PER_OPERATION = 25
+UNSIGNED_EXAMPLES_PER_OPERATION = 5
+SIGNED_IN = {"X-API-Key": TEST_ADMIN_KEY}
+# Answer without a key: orchestrators' probes and Prometheus.
+OPEN_PATHS = {"/health", "/ready", "/metrics"}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
@@ -59,6 +64,38 @@ def test_every_operation_answers_without_5xx_and_as_documented(served_document, 
     )
     @given(case=operation.as_strategy(generation_mode=mode))
     def answers_as_documented(case):
-        case.call_and_validate(checks=CHECKS)
+        case.call_and_validate(headers=SIGNED_IN, checks=CHECKS)
 
     answers_as_documented()
+
+
+UNSIGNED_CASES = [
+    pytest.param(method.upper(), path, id=f"{method.upper()} {path} without a key")
+    for path, methods in DOCUMENT["paths"].items()
+    for method in methods
+    if path not in OPEN_PATHS
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("method", "path"), UNSIGNED_CASES)
+def test_without_a_key_no_operation_answers_2xx(served_document, method, path):
+    """401, or an earlier 4xx from the request bounds (app/limits.py runs before anything reads a key)."""
+    operation = served_document[path][method]
+
+    @settings(
+        max_examples=UNSIGNED_EXAMPLES_PER_OPERATION,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE))
+    def refused(case):
+        response = case.call()
+        assert 400 <= response.status_code < 500, (case.method, case.formatted_path, response.text)
+        statuses.append(response.status_code)
+
+    statuses: list[int] = []
+    refused()
+    assert 401 in statuses, statuses
