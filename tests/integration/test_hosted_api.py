@@ -73,10 +73,12 @@ def test_add_get_all_and_search_show_the_same_memories_as_the_rest_api(app_api, 
     assert first.json()["results"] + second.json()["results"] == rest
 
     found = hosted.post(
-        "/v3/memories/search/", json={"query": "tea", "filters": {"user_id": user}, "top_k": 2, "output_format": "v1.1"}
+        "/v3/memories/search/",
+        json={"query": "tea", "filters": {"user_id": user}, "top_k": 2, "threshold": 0.0, "output_format": "v1.1"},
     )
     assert found.status_code == 200, found.text
-    expected = app_api.post("/search", json={"query": "tea", "user_id": user, "top_k": 2}).json()["results"]
+    expected = app_api.post("/search", json={"query": "tea", "user_id": user, "top_k": 2, "threshold": 0.0})
+    expected = expected.json()["results"]
     assert found.json()["results"] == expected and len(expected) == 2
 
 

@@ -82,9 +82,12 @@ def test_every_documented_call_returns_what_the_rest_api_shows(client_and_call, 
     assert page1["count"] == 4 and page1["next"] and page2["previous"] and page2["next"] is None
     assert page1["results"] + page2["results"] == rest
 
-    found = call(client.search("tea", filters={"user_id": user}, top_k=2))
-    assert found["results"] == api.post("/search", json={"query": "tea", "user_id": user, "top_k": 2}).json()["results"]
-    assert found["results"][0]["memory"] == "I like tea" and 0 < found["results"][0]["score"] <= 1
+    found = call(client.search("tea", filters={"user_id": user}, top_k=2, threshold=0.0))
+    assert (
+        found["results"]
+        == api.post("/search", json={"query": "tea", "user_id": user, "top_k": 2, "threshold": 0.0}).json()["results"]
+    )
+    assert found["results"][0]["memory"] == "I like tea" and found["results"][0]["score"] > 0
 
     updated = call(client.update(first, text="I like coffee"))
     assert updated["memory"] == "I like coffee" == api.get(f"/memories/{first}").json()["memory"]
@@ -214,6 +217,7 @@ def test_the_typescript_client_works_against_the_server(server, api, tmp_path):
     assert sorted(r["memory"] for r in out["inferred"]["results"]) == ["I like jazz", "I work as a nurse"]
     assert out["got"]["id"] == first and out["got"]["memory"] == "I like green tea"
     assert out["page1"]["count"] == 4 and len(out["page1"]["results"]) == 3 and len(out["page2"]["results"]) == 1
+    # threshold 0 (sent by the script): the count does not depend on the default threshold's cut.
     assert out["found"]["results"][0]["memory"] == "I like green tea" and len(out["found"]["results"]) == 2
     assert out["updated"]["memory"] == "I like black tea"
     assert [h["event"] for h in out["history"]] == ["ADD", "UPDATE"]

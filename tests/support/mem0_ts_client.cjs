@@ -34,7 +34,7 @@ async function main() {
   out.got = await client.get(first);
   out.page1 = await client.getAll({ filters: { user_id: user }, page: 1, pageSize: 3 });
   out.page2 = await client.getAll({ filters: { user_id: user }, page: 2, pageSize: 3 });
-  out.found = await client.search("green tea", { filters: { user_id: user }, topK: 2 });
+  out.found = await client.search("green tea", { filters: { user_id: user }, topK: 2, threshold: 0 });
   out.updated = await client.update(first, { text: "I like black tea" });
   out.history = await client.history(first);
   out.batchUpdated = await client.batchUpdate([{ memoryId: second, text: "I live in Porto" }]);
