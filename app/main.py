@@ -14,6 +14,7 @@ from app.hosted.router import router as hosted_router
 from app.jobs.router import router as jobs_router
 from app.lifespan import build_lifespan
 from app.limits import RequestLimitsMiddleware
+from app.mcp.server import mcp_router
 from app.memories.router import router as memories_router
 from app.metrics import build_metrics, request_observer
 from app.middleware import RequestContextMiddleware
@@ -57,4 +58,5 @@ def create_app(settings: Settings, egress_guard: EgressGuard | None = None) -> F
     app.include_router(entities_router, responses=ERROR_RESPONSES)
     app.include_router(providers_router, responses=ERROR_RESPONSES)
     app.include_router(hosted_router, responses=ERROR_RESPONSES)
+    app.include_router(mcp_router(settings))  # MCP at /mcp; its lifespan runs the SDK's session manager
     return app

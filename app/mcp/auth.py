@@ -1,0 +1,56 @@
+"""Authentication for the MCP endpoint: an ASGI wrapper that checks the API key on every HTTP request before the
+SDK sees it (401 in the API's error shape without a valid one), and leaves the key's Access in the request scope,
+where the tools read it back through the SDK's request context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.auth.access import Access
+from app.errors import AppError, error_response
+from app.state import AppState
+
+# The scope key the wrapper fills. The scope, not a contextvar: the SDK runs a tool in a task of its session
+# manager's task group, and the Starlette request it hands the tool is built on this very scope dict.
+CALLER_SCOPE_KEY = "mem0.mcp.caller"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who calls (the key's Access) and the services built by the lifespan."""
+
+    access: Access
+    services: AppState
+
+
+class McpAuth:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        services: AppState = scope["app"].state.services
+        try:
+            # Counts against the key's rate limit too, like every REST request.
+            access = await services.keys.authenticate(Headers(scope=scope))
+        except AppError as error:
+            response = error_response(
+                Request(scope), error.status_code, error.code, error.message, error.headers, error.fields
+            )
+            await response(scope, receive, send)
+            return
+        scope[CALLER_SCOPE_KEY] = Caller(access, services)
+        await self.app(scope, receive, send)
+
+
+def caller_of(scope: Scope) -> Caller:
+    caller = scope.get(CALLER_SCOPE_KEY)
+    if not isinstance(caller, Caller):  # only reachable if the endpoint were mounted without McpAuth
+        raise RuntimeError("MCP request without an authenticated caller")
+    return caller

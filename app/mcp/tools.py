@@ -1,0 +1,346 @@
+"""The MCP tools: thin adapters over MemoryService / JobService (and the entity listing), one per use case. Each
+reads the caller's Access from the request the SDK hands it (app/mcp/auth.py) and passes it to the service, so a
+key limited to some identities sees and changes only those, as on the REST routes.
+
+Descriptions are written for the model that calls them: what the tool does, which identifiers to pass, what it
+returns and when to use it rather than another tool."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field, ValidationError
+from starlette.requests import Request
+
+from app.entities.repository import repository_for
+from app.entities.service import MAX_PAGE_SIZE, EntityService
+from app.errors import AppError
+from app.jobs.repository import SUCCEEDED
+from app.mcp.auth import Caller, caller_of
+from app.memories.schemas import MemoryCreate, MemoryItem, MemoryList, MemoryUpdate, Message, SearchRequest
+
+ToolContext = Context[Any, Any]
+
+UserId = Annotated[
+    str | None,
+    Field(
+        description="The user the memories are about (e.g. the person you are talking to). Give the same value "
+        "every time for the same person."
+    ),
+]
+AgentId = Annotated[str | None, Field(description="The agent (assistant) the memories belong to, if any.")]
+RunId = Annotated[str | None, Field(description="One conversation or session, for memories that only matter there.")]
+MemoryId = Annotated[str, Field(description="The memory's `id` (a UUID) as returned by another memory tool.")]
+Metadata = Annotated[
+    dict[str, Any] | None,
+    Field(
+        description='Optional JSON object stored with the memory (e.g. {"category": "food"}); it can be '
+        "used in search filters."
+    ),
+]
+
+SCOPE_RULE = (
+    "Pass at least one of user_id, agent_id, run_id: a memory matches when each identifier you give equals its "
+    "own (identifiers you leave out are not compared)."
+)
+
+
+def _caller(ctx: ToolContext) -> Caller:
+    request = ctx.request_context.request
+    if not isinstance(request, Request):  # the endpoint serves HTTP only; another transport has no key
+        raise ToolError("this server's tools are served over HTTP at /mcp only")
+    return caller_of(request.scope)
+
+
+def _identifiers(user_id: str | None, agent_id: str | None, run_id: str | None) -> dict[str, str]:
+    return {k: v for k, v in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id)) if v is not None}
+
+
+def _memory(item: dict[str, Any]) -> dict[str, Any]:
+    """The REST routes' shape (their response model): the same fields, and metadata stored too deep clipped."""
+    return MemoryItem.model_validate(item).model_dump(mode="json")
+
+
+def _memories(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return MemoryList.model_validate({"results": items}).model_dump(mode="json")
+
+
+def _tool_error(error: AppError | ValidationError) -> ToolError:
+    """What the model reads: the API's error code and message, or the invalid arguments (names and reasons, not
+    the values sent)."""
+    if isinstance(error, AppError):
+        return ToolError(f"{error.code}: {error.message}")
+    problems = "; ".join(
+        f"{'.'.join(str(part) for part in item['loc']) or 'arguments'}: {item['msg']}" for item in error.errors()
+    )
+    return ToolError(f"invalid_input: {problems}")
+
+
+async def add_memory(
+    ctx: ToolContext,
+    text: Annotated[
+        str | None,
+        Field(
+            description='The fact to remember, as one short self-contained sentence (e.g. "Prefers tea over '
+            'coffee"). Give this or messages.'
+        ),
+    ] = None,
+    messages: Annotated[
+        list[Message] | None,
+        Field(
+            description="Conversation turns ({role: user|assistant|system, content}) to store instead of text; "
+            "each non-system turn becomes one memory, or, with infer true, facts are extracted from them."
+        ),
+    ] = None,
+    user_id: UserId = None,
+    agent_id: AgentId = None,
+    run_id: RunId = None,
+    metadata: Metadata = None,
+    infer: Annotated[
+        bool,
+        Field(
+            description="false (default): store the text as given, at once. true: let the server's LLM extract "
+            "facts from it and skip facts already stored; this takes longer (seconds), and if it does not finish "
+            "within the server's wait the answer is a job_id and status while it completes in the background."
+        ),
+    ] = False,
+) -> dict[str, Any]:
+    caller = _caller(ctx)
+    try:
+        if (text is None) == (messages is None):
+            raise ToolError("invalid_input: give either text or messages (exactly one)")
+        turns = messages if messages is not None else [Message(role="user", content=text or "")]
+        request = MemoryCreate(
+            messages=turns, user_id=user_id, agent_id=agent_id, run_id=run_id, metadata=metadata, infer=infer
+        )
+        if not infer:
+            outcome = await caller.services.memories.add(request, caller.access)
+            answer: dict[str, Any] = json.loads(outcome.response.body)
+            return answer
+        # Inferred writes run on the durable job queue, as POST /memories does; waiting here (sync) bounds the
+        # call by MEM0_INFER_WAIT_S, and a job that is still running keeps going after the answer.
+        caller.services.memories.check_limits(request, caller.access)
+        job_id, accepted = await caller.services.jobs.submit(request)
+        if job_id is None:  # only a replayed idempotency key creates no job, and this write has none
+            answer = json.loads(accepted.response.body)
+            return answer
+        job = await caller.services.jobs.wait(job_id)
+        if job.status == SUCCEEDED:
+            return {**(job.result or {}), "job_id": str(job.id)}
+        return {"job_id": str(job.id), "status": job.status, "message": "still extracting; it completes on its own"}
+    except (AppError, ValidationError) as error:
+        raise _tool_error(error) from None
+
+
+async def search_memories(
+    ctx: ToolContext,
+    query: Annotated[str, Field(description='What to look for, in natural language (e.g. "food preferences").')],
+    user_id: UserId = None,
+    agent_id: AgentId = None,
+    run_id: RunId = None,
+    filters: Annotated[
+        dict[str, Any] | None,
+        Field(
+            description="Optional conditions on metadata: {key: value} for equality or {key: {op: value}} with "
+            "op one of eq, ne, in, nin, gt, gte, lt, lte, contains, icontains."
+        ),
+    ] = None,
+    limit: Annotated[int | None, Field(ge=1, description="How many results at most (default 10).")] = None,
+    threshold: Annotated[
+        float | None, Field(ge=0.0, le=1.0, description="Drop results whose score is below this (0 to 1).")
+    ] = None,
+) -> dict[str, Any]:
+    caller = _caller(ctx)
+    try:
+        request = SearchRequest(
+            query=query,
+            user_id=user_id,
+            agent_id=agent_id,
+            run_id=run_id,
+            filters=filters,
+            limit=limit,
+            threshold=threshold,
+        )
+        return _memories(await caller.services.memories.search(request, caller.access))
+    except (AppError, ValidationError) as error:
+        raise _tool_error(error) from None
+
+
+async def get_memories(
+    ctx: ToolContext,
+    user_id: UserId = None,
+    agent_id: AgentId = None,
+    run_id: RunId = None,
+    limit: Annotated[int | None, Field(ge=1, description="How many memories at most (default 100).")] = None,
+) -> dict[str, Any]:
+    caller = _caller(ctx)
+    try:
+        identifiers = _identifiers(user_id, agent_id, run_id)
+        return _memories(await caller.services.memories.list_memories(identifiers, limit, caller.access))
+    except AppError as error:
+        raise _tool_error(error) from None
+
+
+async def get_memory(ctx: ToolContext, memory_id: MemoryId) -> dict[str, Any]:
+    caller = _caller(ctx)
+    try:
+        return _memory(await caller.services.memories.get(memory_id, caller.access))
+    except AppError as error:
+        raise _tool_error(error) from None
+
+
+async def update_memory(
+    ctx: ToolContext,
+    memory_id: MemoryId,
+    text: Annotated[str | None, Field(description="The new text; it replaces the old text entirely.")] = None,
+    metadata: Annotated[
+        dict[str, Any] | None,
+        Field(description="New metadata; it replaces the memory's metadata entirely (identifiers are kept)."),
+    ] = None,
+) -> dict[str, Any]:
+    caller = _caller(ctx)
+    try:
+        update = MemoryUpdate(text=text, metadata=metadata)
+        return _memory(await caller.services.memories.update(memory_id, update, caller.access))
+    except (AppError, ValidationError) as error:
+        raise _tool_error(error) from None
+
+
+async def delete_memory(ctx: ToolContext, memory_id: MemoryId) -> dict[str, Any]:
+    caller = _caller(ctx)
+    try:
+        await caller.services.memories.delete(memory_id, caller.access)
+    except AppError as error:
+        raise _tool_error(error) from None
+    return {"message": "Memory deleted successfully", "id": memory_id}
+
+
+async def delete_all_memories(
+    ctx: ToolContext, user_id: UserId = None, agent_id: AgentId = None, run_id: RunId = None
+) -> dict[str, Any]:
+    caller = _caller(ctx)
+    try:
+        deleted = await caller.services.memories.delete_scope(_identifiers(user_id, agent_id, run_id), caller.access)
+    except AppError as error:
+        raise _tool_error(error) from None
+    return {"message": f"All relevant memories deleted ({deleted})", "deleted": deleted}
+
+
+def _entities(caller: Caller) -> EntityService:
+    services = caller.services
+    return EntityService(services.pool, repository_for(services.settings.collection_name), services.memories)
+
+
+async def list_entities(
+    ctx: ToolContext,
+    page: Annotated[int, Field(ge=1, description="Page number, from 1 (default 1).")] = 1,
+    page_size: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE, description="Entities per page (default 100).")] = 100,
+) -> dict[str, Any]:
+    caller = _caller(ctx)
+    try:
+        count, results = await _entities(caller).list_entities(caller.access, page, page_size)
+    except AppError as error:
+        raise _tool_error(error) from None
+    return {"count": count, "results": results}
+
+
+async def delete_entities(
+    ctx: ToolContext,
+    user_id: Annotated[str | None, Field(description="Delete this user and all its memories.")] = None,
+    agent_id: Annotated[str | None, Field(description="Delete this agent and all its memories.")] = None,
+    run_id: Annotated[str | None, Field(description="Delete this run and all its memories.")] = None,
+) -> dict[str, Any]:
+    caller = _caller(ctx)
+    named = {"user": user_id, "agent": agent_id, "run": run_id}
+    if all(value is None for value in named.values()):
+        raise ToolError("invalid_input: name the entity to delete: user_id, agent_id or run_id")
+    entities = _entities(caller)
+    deleted = []
+    try:
+        for entity_type, name in named.items():
+            if name is not None:
+                count = await entities.delete_entity(entity_type, name, caller.access)
+                deleted.append({"type": entity_type, "id": name, "deleted_memories": count})
+    except AppError as error:
+        raise _tool_error(error) from None
+    return {"results": deleted}
+
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+WRITES = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
+DESTROYS = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
+
+# (function, annotations, description)
+TOOLS: list[tuple[Callable[..., Any], ToolAnnotations, str]] = [
+    (
+        add_memory,
+        WRITES,
+        "Remember something for later: store a fact, preference or detail worth recalling in future "
+        f"conversations. {SCOPE_RULE} Use user_id for facts about a person. Store one fact per call as a short "
+        "sentence in `text`, or pass conversation turns as `messages`. Returns {results: [{id, memory, event}]}: "
+        "the stored memories and their ids.",
+    ),
+    (
+        search_memories,
+        READ_ONLY,
+        "Find stored memories relevant to a question or topic (semantic search, best match first). Use it before "
+        f"answering anything that may depend on what you were told earlier. {SCOPE_RULE} Returns {{results: "
+        "[{id, memory, score, metadata, created_at, ...}]}; score is 0 to 1, higher is closer.",
+    ),
+    (
+        get_memories,
+        READ_ONLY,
+        "List the memories of one scope, newest first, without a query: to review everything known about a user, "
+        f"agent or run. {SCOPE_RULE} Returns {{results: [{{id, memory, metadata, created_at, ...}}]}}; use "
+        "search_memories instead when looking for something specific.",
+    ),
+    (
+        get_memory,
+        READ_ONLY,
+        "Fetch one memory by its id (from add_memory, search_memories or get_memories). Returns {id, memory, "
+        "metadata, user_id/agent_id/run_id, created_at, updated_at}; an error if no such memory is visible to you.",
+    ),
+    (
+        update_memory,
+        WRITES,
+        "Correct or replace one memory by its id, e.g. when the user says a stored fact changed. Give the new "
+        "`text` and/or `metadata`; each replaces the old value. Returns the updated memory. Prefer this over "
+        "adding a contradicting memory.",
+    ),
+    (
+        delete_memory,
+        DESTROYS,
+        "Delete one memory by its id, e.g. when the user asks you to forget it or it is wrong. Cannot be undone. "
+        "Returns a confirmation; an error if no such memory is visible to you.",
+    ),
+    (
+        delete_all_memories,
+        DESTROYS,
+        f"Delete every memory of one scope (all of a user's, an agent's or a run's memories). {SCOPE_RULE} Cannot "
+        "be undone: only when the user clearly asks to forget everything. Returns how many were deleted.",
+    ),
+    (
+        list_entities,
+        READ_ONLY,
+        "List the users, agents and runs that have memories you may see, by type and id, a page at a time. Returns "
+        "{count (all pages), results: [{type: user|agent|run, id, name, total_memories, created_at, updated_at}]}; "
+        "use the ids as user_id / agent_id / run_id in the other tools.",
+    ),
+    (
+        delete_entities,
+        DESTROYS,
+        "Delete a user, agent or run entirely: every memory stored for it (where that identifier is set, whatever "
+        "the others are). Give the user_id, agent_id and/or run_id to delete. Cannot be undone. Returns how many "
+        "memories were deleted per entity.",
+    ),
+]
+
+
+def register_tools(server: MCPServer[Any]) -> None:
+    for function, hints, description in TOOLS:
+        server.add_tool(function, description=description, annotations=hints)
