@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.errors import InvalidInput
+from app.memories.keywords import lemmatize_for_bm25
 from app.memories.schemas import MemoryCreate
 
 
@@ -38,6 +39,8 @@ def _draft(
         **request.identifiers(),
         "data": text,
         "hash": memory_hash(text),
+        # mem0's keyword search reads this key, so upstream mem0 finds rows this server wrote (and so does ours).
+        "text_lemmatized": lemmatize_for_bm25(text),
         "created_at": created_at,
         "updated_at": created_at,
         **marks,

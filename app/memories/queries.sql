@@ -31,20 +31,51 @@ LIMIT %(limit)s
 -- name: count_scope_capped
 SELECT count(*) FROM (SELECT 1 FROM "{collection}" WHERE {where} LIMIT %(cap)s) AS scope
 
+-- Search is mem0's hybrid retrieval in one round trip: the scope's nearest rows (semantic candidates) and its
+-- best full-text hits on payload.text_lemmatized (keyword candidates, as mem0's pgvector keyword_search ranks them:
+-- 'simple' configuration, plainto_tsquery, ts_rank_cd), each cut to the candidate limit; every semantic candidate comes
+-- back with its keyword rank if it is a hit, and any_hit says whether the scope had a hit at all (mem0 then
+-- divides by 2). Both halves carry the same {where}, so the caller key's restriction holds on each.
+-- The rank stays `real`, as mem0 reads it, so both read the same number.
+
 -- Small scopes: an exact scan of the scope's rows. Distances are computed in the scan and a top-N sort keeps
 -- the best rows; OFFSET 0 keeps the planner from pulling the subquery up and ordering by the HNSW index.
 -- name: search_exact
-SELECT id, payload, distance FROM (
-    SELECT id, payload, vector <=> %(vector)b AS distance FROM "{collection}" WHERE {where} OFFSET 0
-) AS scope
-ORDER BY distance, id
-LIMIT %(limit)s
+WITH semantic AS (
+    SELECT id, payload, distance FROM (
+        SELECT id, payload, vector <=> %(vector)b AS distance FROM "{collection}" WHERE {where} OFFSET 0
+    ) AS scope
+    ORDER BY distance, id
+    LIMIT %(limit)s
+), keyword AS (
+    SELECT id, ts_rank_cd(to_tsvector('simple', payload ->> 'text_lemmatized'), tsq) AS rank
+    FROM "{collection}", plainto_tsquery('simple', %(keywords)s) AS tsq
+    WHERE to_tsvector('simple', payload ->> 'text_lemmatized') @@ tsq AND {where}
+    ORDER BY rank DESC, id
+    LIMIT %(limit)s
+)
+SELECT semantic.id, semantic.payload, semantic.distance, keyword.rank,
+       EXISTS (SELECT 1 FROM keyword WHERE keyword.rank > 0) AS any_hit
+FROM semantic LEFT JOIN keyword ON keyword.id = semantic.id
+ORDER BY semantic.distance, semantic.id
 
 -- Large scopes: the HNSW index, scanned iteratively (hnsw.iterative_scan is set on every connection).
 -- name: search_index
-SELECT id, payload, vector <=> %(vector)b AS distance FROM "{collection}" WHERE {where}
-ORDER BY vector <=> %(vector)b
-LIMIT %(limit)s
+WITH semantic AS (
+    SELECT id, payload, vector <=> %(vector)b AS distance FROM "{collection}" WHERE {where}
+    ORDER BY vector <=> %(vector)b
+    LIMIT %(limit)s
+), keyword AS (
+    SELECT id, ts_rank_cd(to_tsvector('simple', payload ->> 'text_lemmatized'), tsq) AS rank
+    FROM "{collection}", plainto_tsquery('simple', %(keywords)s) AS tsq
+    WHERE to_tsvector('simple', payload ->> 'text_lemmatized') @@ tsq AND {where}
+    ORDER BY rank DESC, id
+    LIMIT %(limit)s
+)
+SELECT semantic.id, semantic.payload, semantic.distance, keyword.rank,
+       EXISTS (SELECT 1 FROM keyword WHERE keyword.rank > 0) AS any_hit
+FROM semantic LEFT JOIN keyword ON keyword.id = semantic.id
+ORDER BY semantic.distance, semantic.id
 
 -- name: update_payload
 UPDATE "{collection}" SET payload = %(payload)s WHERE id = %(id)s

@@ -27,6 +27,16 @@ class StoredMemory:
 
 
 @dataclass(frozen=True)
+class SearchHits:
+    """Semantic candidates, nearest first, each with its keyword rank (None: not a keyword hit), and whether the
+    scope had any keyword hit at all."""
+
+    memories: list[StoredMemory]
+    keyword_ranks: list[float | None]
+    any_keyword_hit: bool
+
+
+@dataclass(frozen=True)
 class NewMemory:
     """A row to insert; text, actor_id and role also go into its ADD history event."""
 
@@ -210,11 +220,23 @@ class MemoryRepository:
         return int(row[0]) if row else 0
 
     async def search(
-        self, conn: AsyncConnection, where: Where, vector: Sequence[float], limit: int, *, exact: bool
-    ) -> list[StoredMemory]:
+        self,
+        conn: AsyncConnection,
+        where: Where,
+        vector: Sequence[float],
+        keywords: str,
+        limit: int,
+        *,
+        exact: bool,
+    ) -> SearchHits:
         query = self._with_where("search_exact" if exact else "search_index", where)
-        cursor = await conn.execute(query, {**where.params, "vector": Vector(list(vector)), "limit": limit})
-        return [StoredMemory(row[0], row[1] or {}, float(row[2])) for row in await cursor.fetchall()]
+        params = {**where.params, "vector": Vector(list(vector)), "keywords": keywords, "limit": limit}
+        rows = await (await conn.execute(query, params)).fetchall()
+        return SearchHits(
+            [StoredMemory(row[0], row[1] or {}, float(row[2])) for row in rows],
+            [None if row[3] is None else float(row[3]) for row in rows],
+            bool(rows and rows[0][4]),
+        )
 
     async def update(
         self, conn: AsyncConnection, memory_id: UUID, payload: dict[str, Any], vector: Sequence[float] | None

@@ -151,7 +151,8 @@ async def delete_memories(
 
 @router.post("/search", response_model=MemoryList, summary="Search memories")
 async def search_memories(body: SearchRequest, service: MemoryServiceDep, access: AccessDep) -> dict[str, Any]:
-    """Nearest memories of a scope, ordered by cosine distance; each result has a `score` (1 - distance)."""
+    """A scope's memories ranked as mem0 2.x ranks them: semantic score (1 - cosine distance) plus, when the scope
+    has full-text hits for the query, a keyword score, divided by the largest possible sum; `explain` shows both."""
     return {"results": await service.search(body, access)}
 
 

@@ -157,7 +157,18 @@ class SearchRequest(Scope):
     filters: Filters = Field(None, description="Payload filters: {key: value} or {key: {op: value}}.")
     top_k: int | None = Field(None, ge=1, description="How many results (default 10).")
     limit: int | None = Field(None, ge=1, description="Older name for top_k.")
-    threshold: float | None = Field(None, ge=0.0, le=1.0, description="Drop results whose score is below this.")
+    threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Drop candidates whose semantic score (1 - cosine distance) is below this (default 0.1, as "
+        "mem0), before the keyword score is added.",
+    )
+    explain: bool = Field(
+        False,
+        description="Add score_details to each result: semantic_score, bm25_score, entity_boost, raw_score, "
+        "max_possible_score, final_score, threshold (mem0's names).",
+    )
 
     @model_validator(mode="after")
     def _needs_identifier(self) -> SearchRequest:

@@ -21,6 +21,7 @@ from app.idempotency.service import IdempotencyService, Outcome
 from app.jobs.repository import JobRepository
 from app.llm.client import OllamaClient
 from app.llm.embed_cache import EmbedCache
+from app.memories.keywords import DEFAULT_THRESHOLD, Candidate, candidate_limit, lemmatize_for_bm25, score_and_rank
 from app.memories.payloads import MemoryDraft, drafts_from_messages, memory_hash, now_iso
 from app.memories.repository import (
     HistoryEvent,
@@ -219,18 +220,30 @@ class MemoryService:
         )
         cap = self.settings.exact_search_max_rows + 1
         size_key = scope_key(identifiers, filters, access.like_patterns())
+        keywords = lemmatize_for_bm25(request.query)
         async with storage_errors(), self.pool.connection() as conn:
             size = self.scope_sizes.get(size_key)
             if size is None:
                 size = await self.repository.count_scope(conn, where, cap)
                 self.scope_sizes.put(size_key, size)
             exact = size < cap
-            memories = await self.repository.search(conn, where, vector, top_k, exact=exact)
-        items = [to_item(memory, with_score=True) for memory in memories]
-        if request.threshold is not None:
-            items = [item for item in items if item["score"] >= request.threshold]
+            hits = await self.repository.search(conn, where, vector, keywords, candidate_limit(top_k), exact=exact)
+        candidates = [
+            Candidate(str(memory.id), memory.payload, max(0.0, 1.0 - (memory.distance or 0.0)), rank)
+            for memory, rank in zip(hits.memories, hits.keyword_ranks, strict=True)
+        ]
+        threshold = DEFAULT_THRESHOLD if request.threshold is None else request.threshold
+        ranked = score_and_rank(
+            candidates, request.query, any_keyword_hit=hits.any_keyword_hit, threshold=threshold, top_k=top_k
+        )
+        items = []
+        for result in ranked:
+            item = to_item(StoredMemory(uuid.UUID(result.id), result.payload)) | {"score": result.score}
+            if request.explain:
+                item["score_details"] = result.details
+            items.append(item)
         if self.telemetry is not None:
-            self.telemetry.emit("search", results=len(items), exact=exact, top_k=top_k)
+            self.telemetry.emit("search", results=len(items), exact=exact, top_k=top_k, keyword=hits.any_keyword_hit)
         return items
 
     async def update(self, raw_id: str, request: MemoryUpdate, access: Access) -> dict[str, Any]:
@@ -254,6 +267,7 @@ class MemoryService:
             if request.text is not None:
                 payload["data"] = request.text
                 payload["hash"] = memory_hash(request.text)
+                payload["text_lemmatized"] = lemmatize_for_bm25(request.text)
             payload["updated_at"] = now_iso()
             await self.repository.update(conn, memory_id, payload, vector)
             event = HistoryEvent(

@@ -44,7 +44,8 @@ def test_rows_written_by_mem0_are_listed_and_searched_here(app_api, mem0_memory)
     upstream_ids = {r["id"] for r in added["results"]}
 
     listed = app_api.get("/memories", params={"user_id": "from-mem0"}).json()["results"]
-    found = app_api.post("/search", json={"query": "peanuts allergy", "user_id": "from-mem0"}).json()["results"]
+    body = {"query": "peanuts allergy", "user_id": "from-mem0", "threshold": 0}  # both rows, related or not
+    found = app_api.post("/search", json=body).json()["results"]
 
     assert {m["id"] for m in listed} == upstream_ids
     assert {m["metadata"]["source"] for m in listed} == {"upstream"}

@@ -74,17 +74,24 @@ def test_search_orders_by_distance_and_honours_top_k_threshold_and_filters(app_a
     _add(app_api, user, "I love pizza with cheese", "My car is blue", "The weather is cold", metadata={"kind": "x"})
     _add(app_api, user, "pizza pizza pizza", metadata={"kind": "y"})
 
-    results = app_api.post("/search", json={"query": "pizza", "user_id": user, "top_k": 10}).json()["results"]
+    # threshold 0: every row of the scope is a candidate (mem0's default 0.1 drops the unrelated ones).
+    everything = {"query": "pizza", "user_id": user, "top_k": 10, "threshold": 0, "explain": True}
+    results = app_api.post("/search", json=everything).json()["results"]
     scores = [r["score"] for r in results]
     assert scores == sorted(scores, reverse=True) and len(results) == 4
     assert results[0]["memory"] == "pizza pizza pizza"
 
     assert len(app_api.post("/search", json={"query": "pizza", "user_id": user, "top_k": 2}).json()["results"]) == 2
-    high = app_api.post("/search", json={"query": "pizza", "user_id": user, "threshold": scores[1]}).json()["results"]
-    assert [r["score"] for r in high] == scores[:2]
-    only_x = app_api.post("/search", json={"query": "pizza", "filters": {"user_id": user, "kind": "x"}}).json()[
-        "results"
-    ]
+    # The threshold gates the semantic score (mem0's rule), not the combined one.
+    semantic = sorted((r["score_details"]["semantic_score"] for r in results), reverse=True)
+    high = app_api.post("/search", json={"query": "pizza", "user_id": user, "threshold": semantic[1]}).json()["results"]
+    assert sorted(r["score"] for r in high) == sorted(
+        r["score"] for r in results if r["score_details"]["semantic_score"] >= semantic[1]
+    )
+    assert len(high) == 2
+    only_x = app_api.post(
+        "/search", json={"query": "pizza", "filters": {"user_id": user, "kind": "x"}, "threshold": 0}
+    ).json()["results"]
     assert {r["metadata"]["kind"] for r in only_x} == {"x"} and len(only_x) == 3
     not_x = app_api.post("/search", json={"query": "pizza", "user_id": user, "filters": {"kind": {"ne": "x"}}}).json()
     assert [r["memory"] for r in not_x["results"]] == ["pizza pizza pizza"]

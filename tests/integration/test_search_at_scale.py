@@ -61,9 +61,9 @@ def test_a_rare_users_memories_are_all_found_in_distance_order(crowded_db, small
             "/memories",
             json={"messages": [{"role": "user", "content": t} for t in texts], "user_id": "rare", "infer": False},
         ).json()["results"]
-        results = client.post("/search", json={"query": "cello music", "user_id": "rare", "top_k": 10}).json()[
-            "results"
-        ]
+        results = client.post(
+            "/search", json={"query": "cello music", "user_id": "rare", "top_k": 10, "threshold": 0}
+        ).json()["results"]
 
     assert {r["id"] for r in results} == {c["id"] for c in created}
     scores = [r["score"] for r in results]

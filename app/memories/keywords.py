@@ -1,0 +1,110 @@
+"""mem0 2.2.1's hybrid ranking (`mem0/utils/scoring.py`, `Memory._search_vector_store`), reproduced exactly so a
+search here ranks and scores as upstream mem0 does over the same table; tests/unit/test_keywords.py compares these
+functions with mem0's own.
+
+The keyword signal is Postgres full-text search over `payload ->> 'text_lemmatized'` ('simple' configuration,
+`plainto_tsquery`, `ts_rank_cd`: what mem0's pgvector store runs), squashed into [0, 1] by a sigmoid whose
+midpoint and steepness depend on the query's length, and added to the semantic score (1 - cosine distance); the
+sum is divided by the largest it could be. Only semantic candidates are ranked: the keyword hits lift them, they
+do not add results."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+DEFAULT_THRESHOLD = 0.1  # mem0's default: gates the semantic score before anything is combined
+ENTITY_BOOST_WEIGHT = 0.5
+MIN_CANDIDATES = 60  # mem0 over-fetches max(4 * top_k, 60) semantic and keyword candidates
+
+
+def lemmatize_for_bm25(text: str) -> str:
+    """What mem0 stores as `text_lemmatized` and searches with. mem0 lemmatises with spaCy's `en_core_web_sm` when
+    both are installed and returns the text unchanged otherwise; this server downloads no model, so it is the
+    second case, byte for byte (the 'simple' text-search configuration lowercases at index and query time)."""
+    return text
+
+
+def candidate_limit(top_k: int) -> int:
+    return max(top_k * 4, MIN_CANDIDATES)
+
+
+def bm25_params(lemmatized_query: str) -> tuple[float, float]:
+    """mem0's get_bm25_params: longer queries score higher raw ranks, so the sigmoid moves right and flattens."""
+    terms = len(lemmatized_query.split()) if lemmatized_query else 1
+    if terms <= 3:
+        return 5.0, 0.7
+    if terms <= 6:
+        return 7.0, 0.6
+    if terms <= 9:
+        return 9.0, 0.5
+    if terms <= 15:
+        return 10.0, 0.5
+    return 12.0, 0.5
+
+
+def normalize_bm25(raw: float, midpoint: float, steepness: float) -> float:
+    return 1.0 / (1.0 + math.exp(-steepness * (raw - midpoint)))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A semantic candidate: its row, its semantic score, and its raw keyword rank (None: not a keyword hit)."""
+
+    id: str
+    payload: dict[str, Any]
+    semantic: float
+    keyword_rank: float | None
+
+
+@dataclass(frozen=True)
+class Ranked:
+    id: str
+    payload: dict[str, Any]
+    score: float
+    details: dict[str, float]
+
+
+def is_expired(payload: dict[str, Any]) -> bool:
+    """mem0 leaves out rows whose `expiration_date` (ISO date) is before today (UTC); this server never writes one,
+    upstream mem0 may."""
+    expiration = payload.get("expiration_date")
+    if not expiration:
+        return False
+    try:
+        return date.fromisoformat(str(expiration)) < datetime.now(UTC).date()
+    except ValueError:
+        return False
+
+
+def score_and_rank(
+    candidates: list[Candidate], query: str, *, any_keyword_hit: bool, threshold: float, top_k: int
+) -> list[Ranked]:
+    """mem0's score_and_rank without entity boosts (this server stores no entities yet). `any_keyword_hit` says
+    whether the keyword search found anything in the scope at all: mem0 divides by 2 then, even when none of the
+    hits is a semantic candidate."""
+    midpoint, steepness = bm25_params(lemmatize_for_bm25(query))
+    max_possible = 2.0 if any_keyword_hit else 1.0
+    ranked = []
+    for candidate in candidates:
+        if is_expired(candidate.payload) or candidate.semantic < threshold:
+            continue
+        rank = candidate.keyword_rank
+        bm25 = normalize_bm25(rank, midpoint, steepness) if rank is not None and rank > 0 else 0.0
+        raw = candidate.semantic + bm25
+        score = min(raw / max_possible, 1.0)
+        details = {
+            "semantic_score": candidate.semantic,
+            "bm25_score": bm25,
+            "entity_boost": 0.0,
+            "raw_score": raw,
+            "max_possible_score": max_possible,
+            "final_score": score,
+            "threshold": threshold,
+        }
+        ranked.append(Ranked(candidate.id, candidate.payload, score, details))
+    ranked.sort(key=lambda r: r.score, reverse=True)  # stable: equal scores keep the semantic order, as in mem0
+    # mem0 cuts to top_k first, then drops rows without text, so such rows cost a place.
+    return [r for r in ranked[:top_k] if r.payload.get("data")]

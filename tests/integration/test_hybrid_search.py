@@ -1,0 +1,173 @@
+"""Hybrid search (semantic + keyword, mem0 2.2.1's formula) through a real server, with upstream mem0 as the oracle:
+mem0.Memory reads the same table through its own pgvector store and embeds with the same Ollama stand-in (no spaCy,
+as here), and both must rank and score alike."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+import psycopg
+import pytest
+
+import app  # noqa: F401  - forces mem0's telemetry off before mem0 is imported below
+
+NAMES = ["Alice", "Bruno", "Chen", "Dagny", "Emeka", "Farah", "Goran", "Hiroko", "Ines", "Jakub"]
+CITIES = ["Lisbon", "Oslo", "Nairobi", "Osaka", "Quito", "Tbilisi", "Reykjavik", "Perth"]
+RARE = ["zygomorphic", "quokka", "sphygmomanometer", "defenestration", "kumquat", "ouzo", "tessellation", "yurt"]
+THINGS = ["tea", "coffee", "the cello", "chess", "running", "sushi", "jazz", "gardening", "painting", "hiking"]
+TEMPLATES = [
+    "{name} lives in {city} and likes {thing}",
+    "My order number is {number}",
+    "{name} gave me a {rare} for my birthday",
+    "I met {name} in {city} in {year}",
+    "The code for the {rare} locker is {number}",
+    "I prefer {thing} over {thing2}",
+    "{name} works at a {rare} shop in {city}",
+    "Flight {number} to {city} leaves at {hour} o'clock",
+    "I have been learning {thing} since {year}",
+    "Remember that {name} is allergic to {thing}",
+]
+USERS = 6
+PER_USER = 50
+
+
+def _corpus(rng: random.Random) -> dict[str, list[str]]:
+    corpus: dict[str, list[str]] = {}
+    for u in range(USERS):
+        texts: list[str] = []
+        while len(texts) < PER_USER:
+            text = rng.choice(TEMPLATES).format(
+                name=rng.choice(NAMES),
+                city=rng.choice(CITIES),
+                rare=rng.choice(RARE),
+                thing=rng.choice(THINGS),
+                thing2=rng.choice(THINGS),
+                number=rng.randint(1000, 99999),
+                year=rng.randint(1990, 2025),
+                hour=rng.randint(1, 12),
+            )
+            if text not in texts:  # equal texts embed equally, and ties have no defined order in either
+                texts.append(text)
+        corpus[f"oracle-{u}"] = texts
+    return corpus
+
+
+def _queries(rng: random.Random, corpus: dict[str, list[str]]) -> list[tuple[str, str]]:
+    queries = []
+    for user, texts in corpus.items():
+        numbers = [word for text in texts for word in text.split() if word.isdigit()]
+        for _ in range(4):
+            queries.append((user, rng.choice(NAMES + CITIES + RARE + THINGS)))  # one word
+        for _ in range(2):
+            queries.append((user, rng.choice(numbers)))  # a number only one memory holds
+        for _ in range(2):
+            words = rng.choice(texts).split()
+            start = rng.randrange(len(words))
+            queries.append((user, " ".join(words[start : start + rng.randint(2, 4)])))  # words in one memory
+        queries.append((user, f"what does {rng.choice(NAMES)} do in {rng.choice(CITIES)}"))  # no full-text hit
+        queries.append((user, rng.choice(texts)))  # a whole memory
+    return queries
+
+
+@pytest.fixture
+def mem0_memory(module_db, standin_session, tmp_path):
+    from mem0 import Memory
+
+    config = {
+        "vector_store": {
+            "provider": "pgvector",
+            "config": {"connection_string": module_db, "collection_name": "memories", "embedding_model_dims": 768},
+        },
+        "embedder": {
+            "provider": "ollama",
+            "config": {
+                "model": "nomic-embed-text:latest",
+                "ollama_base_url": standin_session.url,
+                "embedding_dims": 768,
+            },
+        },
+        "llm": {
+            "provider": "ollama",
+            "config": {"model": "mistral:7b-instruct-q5_K_M", "ollama_base_url": standin_session.url},
+        },
+        "history_db_path": str(tmp_path / "mem0-history.db"),
+    }
+    memory = Memory.from_config(config)
+    yield memory
+    memory.vector_store.connection_pool.close()
+
+
+def _write(api, user: str, texts: list[str]) -> list[str]:
+    body = {"messages": [{"role": "user", "content": t} for t in texts], "user_id": user, "infer": False}
+    response = api.post("/memories", json=body)
+    assert response.status_code == 200, response.text
+    return [r["id"] for r in response.json()["results"]]
+
+
+def test_rows_carry_text_lemmatized_as_mem0_writes_it(api, module_db):
+    user = f"lem-{uuid.uuid4().hex}"
+    [memory_id] = _write(api, user, ["The MEETINGS were attended, twice!"])
+    api.put(f"/memories/{memory_id}", json={"text": "Alice moved to Lisbon"}).raise_for_status()
+    with psycopg.connect(module_db) as conn:
+        [(payload,)] = conn.execute("SELECT payload FROM memories WHERE id = %s", (uuid.UUID(memory_id),)).fetchall()
+        indexes = {row[0] for row in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'memories'")}
+
+    assert payload["text_lemmatized"] == "Alice moved to Lisbon" == payload["data"]
+    assert "memories_text_lemmatized_idx" in indexes
+    listed = api.get("/memories", params={"user_id": user}).json()["results"]
+    assert listed[0]["metadata"] is None  # a stored key, not user metadata
+
+
+def test_rankings_and_scores_match_upstream_mem0(api, mem0_memory):
+    rng = random.Random(16)
+    corpus = _corpus(rng)
+    for user, texts in corpus.items():
+        _write(api, user, texts)
+    queries = _queries(rng, corpus)
+    assert len(queries) == USERS * 10
+
+    differences = []
+    keyword_queries = 0
+    for user, query in queries:
+        response = api.post("/search", json={"query": query, "user_id": user, "top_k": 10, "explain": True})
+        assert response.status_code == 200, response.text
+        ours = response.json()["results"]
+        theirs = mem0_memory.search(query, filters={"user_id": user}, top_k=10, explain=True)["results"]
+        keyword_queries += any(r["score_details"]["bm25_score"] > 0 for r in ours)
+        if [r["id"] for r in ours] != [r["id"] for r in theirs]:
+            differences.append((user, query, [r["memory"] for r in ours], [r["memory"] for r in theirs]))
+            continue
+        for mine, upstream in zip(ours, theirs, strict=True):
+            assert mine["score"] == pytest.approx(upstream["score"], abs=1e-6), (query, mine, upstream)
+            for key, value in upstream["score_details"].items():
+                assert mine["score_details"][key] == pytest.approx(value, abs=1e-6), (query, key)
+
+    print(f"oracle: {len(queries)} queries, {keyword_queries} with a keyword hit, differences: {differences}")
+    assert keyword_queries >= len(queries) // 3, "the corpus should exercise the keyword signal"
+    assert len(differences) <= len(queries) * 0.05, differences
+
+
+def test_a_number_the_embedding_ranks_low_comes_first_on_its_keyword_score(api):
+    user = f"rare-{uuid.uuid4().hex}"
+    # Shorter memories share the query's common words and sit a little closer to it than the one holding the
+    # number (the stand-in embeds a bag of words, so more words dilute a text's vector): the embedding ranks the
+    # number's memory fifth; its keyword hit must lift it to the top.
+    target = "Dagny wrote down my passport number 48213977"
+    near = ["lost passport number", "expired passport number", "my passport number", "renewed passport number"]
+    _write(api, user, [*near, target, "I like tea"])
+    query = "passport number 48213977"
+
+    found = api.post("/search", json={"query": query, "user_id": user, "explain": True}).json()["results"]
+
+    by_semantic = sorted(found, key=lambda r: r["score_details"]["semantic_score"], reverse=True)
+    assert [r["memory"] for r in by_semantic].index(target) == 4, by_semantic
+    assert found[0]["memory"] == target, found
+    details = found[0]["score_details"]
+    assert details["bm25_score"] > 0 and details["max_possible_score"] == 2.0
+    assert (
+        details["final_score"]
+        == found[0]["score"]
+        == pytest.approx((details["semantic_score"] + details["bm25_score"]) / 2)
+    )
+    assert all(r["score_details"]["bm25_score"] == 0 for r in found[1:])
