@@ -152,7 +152,13 @@ async def search_memories(
     ] = None,
     limit: Annotated[int | None, Field(ge=1, description="How many results at most (default 10).")] = None,
     threshold: Annotated[
-        float | None, Field(ge=0.0, le=1.0, description="Drop results whose score is below this (0 to 1).")
+        float | None,
+        Field(
+            ge=0.0,
+            le=1.0,
+            description="Drop results whose score is below this (0 to 1); 0 keeps every match, omitted: the "
+            "server's default.",
+        ),
     ] = None,
 ) -> dict[str, Any]:
     caller = _caller(ctx)
@@ -290,7 +296,7 @@ TOOLS: list[tuple[Callable[..., Any], ToolAnnotations, str]] = [
         READ_ONLY,
         "Find stored memories relevant to a question or topic (semantic search, best match first). Use it before "
         f"answering anything that may depend on what you were told earlier. {SCOPE_RULE} Returns {{results: "
-        "[{id, memory, score, metadata, created_at, ...}]}; score is 0 to 1, higher is closer.",
+        "[{id, memory, score, metadata, created_at, ...}]}; a higher score is a better match.",
     ),
     (
         get_memories,

@@ -82,6 +82,12 @@ def structured(result: CallToolResult) -> dict[str, Any]:
     return result.structured_content
 
 
+async def search(client: Client, **arguments: Any) -> list[dict[str, Any]]:
+    """search_memories with threshold 0: every match of the scope, whatever the server's default threshold."""
+    results: list[dict[str, Any]] = (await call(client, "search_memories", threshold=0.0, **arguments))["results"]
+    return results
+
+
 async def error_of(client: Client, tool: str, **arguments: Any) -> str:
     result = await client.call_tool(tool, arguments)
     assert result.is_error, (tool, result.content)
@@ -122,11 +128,11 @@ async def test_add_search_get_update_delete_match_the_rest_api(mcp_server, mode)
         memory_id = result["id"]
         await call(client, "add_memory", text="Ada lives in Oslo", user_id=user)
 
-        found = (await call(client, "search_memories", query="Ada prefers green tea", user_id=user))["results"]
-        assert found[0]["id"] == memory_id and found[0]["score"] > 0.99
+        found = await search(client, query="Ada prefers green tea", user_id=user)
+        assert found[0]["id"] == memory_id  # best first
         assert {m["memory"] for m in found} == {"Ada prefers green tea", "Ada lives in Oslo"}
-        filtered = await call(client, "search_memories", query="tea", user_id=user, filters={"topic": "tea"})
-        assert [m["id"] for m in filtered["results"]] == [memory_id]
+        filtered = await search(client, query="tea", user_id=user, filters={"topic": "tea"})
+        assert [m["id"] for m in filtered] == [memory_id]
 
         listed = (await call(client, "get_memories", user_id=user))["results"]
         got = await call(client, "get_memory", memory_id=memory_id)
@@ -214,10 +220,8 @@ async def test_a_key_limited_to_one_user_sees_and_changes_only_that_user(mcp_ser
 
     async with mcp_client(mcp_server, key=limited) as client:
         mine = (await call(client, "add_memory", text="Alice keeps goats", user_id=alice))["results"][0]["id"]
-        assert [m["id"] for m in (await call(client, "search_memories", query="keeps", user_id=alice))["results"]] == [
-            mine
-        ]
-        assert (await call(client, "search_memories", query="Bob keeps wasps", user_id=bob))["results"] == []
+        assert [m["id"] for m in await search(client, query="keeps", user_id=alice)] == [mine]
+        assert await search(client, query="Bob keeps wasps", user_id=bob) == []
         assert (await call(client, "get_memories", user_id=bob))["results"] == []
         assert "not_found" in await error_of(client, "get_memory", memory_id=bobs)
         assert "not_found" in await error_of(client, "update_memory", memory_id=bobs, text="Bob keeps bees")
