@@ -43,7 +43,7 @@ class CheckReport:
     def add(self, name: str, ok: bool, detail: str) -> None:
         result = CheckResult(name, ok, detail)
         self.results.append(result)
-        (logger.info if ok else logger.error)("startup check %s", result.line())
+        (logger.info if ok else logger.error)("check %s", result.line())
 
     def failures(self) -> list[CheckResult]:
         return [result for result in self.results if not result.ok]

@@ -1,4 +1,4 @@
-"""`mem0-fixed serve | check | migrate | keys`: the server, the startup checks, the migrator, API keys."""
+"""`mem0-fixed serve | check | migrate | keys | invariants | backup | restore`: the server and its operations."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from app.egress import install_egress_guard
 from app.lifespan import StartupError, build_ollama_client, resolve_conninfo
 from app.log import configure_logging
 from app.main import create_app
+from app.ops.cli import add_ops_parsers, run_ops
 
 EXIT_CONFIG = 2
 EXIT_STARTUP = 1
@@ -117,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("check", help="run the startup checks and print them")
     commands.add_parser("migrate", help="apply pending migrations")
     add_keys_parser(commands)
+    add_ops_parsers(commands)
     args = parser.parse_args(argv)
     settings = _settings_or_exit()
     configure_logging(settings.log_level)
@@ -127,4 +129,6 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_check(settings))
     if args.command == "keys":
         return asyncio.run(run_keys(args, settings))
+    if args.command in ("invariants", "backup", "restore"):
+        return asyncio.run(run_ops(args, settings))
     return asyncio.run(_migrate(settings))

@@ -1,0 +1,68 @@
+"""`mem0-fixed invariants | backup | restore`: the operations the users' runbook calls, shipped in the image."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from psycopg import AsyncConnection
+
+from app.config import Settings
+from app.lifespan import build_ollama_client, resolve_conninfo
+from app.ops.backup import BackupError, dump, manifest, read_manifest, restore
+from app.ops.invariants import Invariants, check_invariants
+
+EXIT_BROKEN = 1
+
+
+def add_ops_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    invariants = commands.add_parser("invariants", help="check the database invariants; exit 1 on any breach")
+    invariants.add_argument("--offline", action="store_true", help="do not ask Ollama for the embedder's dims")
+    backup = commands.add_parser("backup", help="pg_dump (custom format) plus a manifest, into a directory")
+    backup.add_argument("--out", type=Path, required=True)
+    backup.add_argument("--image", help="the image tag running now, recorded in the manifest")
+    restored = commands.add_parser("restore", help="restore a backup into a new database and verify it")
+    restored.add_argument("directory", type=Path)
+    restored.add_argument("--database", required=True, help="the new database's name (must not exist)")
+
+
+async def run_ops(args: argparse.Namespace, settings: Settings) -> int:
+    conninfo = await resolve_conninfo(settings)
+    if args.command == "invariants":
+        found = await _invariants(settings, conninfo, probe_embedder=not args.offline)
+        _print(found)
+        return 0 if found.report.ok else EXIT_BROKEN
+    try:
+        if args.command == "backup":
+            found = await _invariants(settings, conninfo, probe_embedder=False)
+            dump(conninfo, args.out, manifest(found.migrations, found.row_counts, found.dims, args.image))
+            print(f"backed up {found.row_counts} to {args.out}")
+            return 0
+        expected = read_manifest(args.directory)
+        target = restore(conninfo, args.directory, args.database)
+    except BackupError as error:
+        print(f"{args.command}: {error}", file=sys.stderr)
+        return EXIT_BROKEN
+    found = await _invariants(settings, target, probe_embedder=False)
+    _print(found)
+    same = found.row_counts == expected["row_counts"] and found.migrations == expected["migrations"]
+    print("restored data matches the manifest" if same else f"restored {found.row_counts}, manifest {expected}")
+    return 0 if same else EXIT_BROKEN
+
+
+async def _invariants(settings: Settings, conninfo: str, *, probe_embedder: bool) -> Invariants:
+    ollama = build_ollama_client(settings) if probe_embedder else None
+    try:
+        async with await AsyncConnection.connect(conninfo, autocommit=True) as conn:
+            return await check_invariants(settings, conn, ollama)
+    finally:
+        if ollama is not None:
+            await ollama.close()
+
+
+def _print(found: Invariants) -> None:
+    for result in found.report.results:
+        print(result.line())
+    print(f"rows: {found.row_counts}")
+    print("all invariants hold" if found.report.ok else f"{len(found.report.failures())} invariant(s) broken")

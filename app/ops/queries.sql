@@ -1,0 +1,17 @@
+-- Named queries for the operations commands (invariants, backup manifests). {collection} is the memories table.
+
+-- name: recorded_migrations
+SELECT version, checksum FROM schema_migrations ORDER BY version
+
+-- name: memories_without_add
+SELECT count(*) FROM "{collection}" AS m
+WHERE NOT EXISTS (SELECT 1 FROM memory_history AS h WHERE h.memory_id = m.id AND h.event = 'ADD')
+
+-- A lease renewed every third of its length runs out only when its worker is gone; a minute past it, no live
+-- server has picked the job up again.
+-- name: stuck_jobs
+SELECT count(*) FROM jobs WHERE status = 'RUNNING' AND locked_until < now() - interval '1 minute'
+
+-- name: row_counts
+SELECT (SELECT count(*) FROM "{collection}"), (SELECT count(*) FROM memory_history), (SELECT count(*) FROM jobs),
+       (SELECT count(*) FROM api_keys WHERE revoked_at IS NULL)
