@@ -4,13 +4,17 @@ as here), and both must rank and score alike."""
 
 from __future__ import annotations
 
+import json
 import random
+import shutil
 import uuid
+from importlib import resources
 
 import psycopg
 import pytest
 
 import app  # noqa: F401  - forces mem0's telemetry off before mem0 is imported below
+from app.db.migrator import migrate
 
 NAMES = ["Alice", "Bruno", "Chen", "Dagny", "Emeka", "Farah", "Goran", "Hiroko", "Ines", "Jakub"]
 CITIES = ["Lisbon", "Oslo", "Nairobi", "Osaka", "Quito", "Tbilisi", "Reykjavik", "Perth"]
@@ -171,3 +175,40 @@ def test_a_number_the_embedding_ranks_low_comes_first_on_its_keyword_score(api):
         == pytest.approx((details["semantic_score"] + details["bm25_score"]) / 2)
     )
     assert all(r["score_details"]["bm25_score"] == 0 for r in found[1:])
+
+
+async def test_the_migration_fills_text_lemmatized_of_rows_stored_before_it(fresh_db, tmp_path):
+    older = tmp_path / "before-0010"
+    source = resources.files("app.migrations")
+    shutil.copytree(str(source), older, ignore=shutil.ignore_patterns("*.py", "__pycache__", "001[0-9]_*", "00[2-9]*"))
+    await migrate(fresh_db, collection="memories", dims=3, directory=older)
+    rows = 12_345  # more than two batches of 5,000
+    with psycopg.connect(fresh_db) as conn:
+        conn.execute(
+            "INSERT INTO memories (id, vector, payload) SELECT gen_random_uuid(), '[1,0,0]', "
+            "jsonb_build_object('data', 'memory ' || n, 'user_id', 'old') FROM generate_series(1, %s) AS n",
+            (rows,),
+        )
+        conn.execute(
+            "INSERT INTO memories (id, vector, payload) VALUES (gen_random_uuid(), '[0,1,0]', %s), "
+            "(gen_random_uuid(), '[0,0,1]', %s)",
+            (json.dumps({"data": "Lisbon", "text_lemmatized": "lisbon"}), json.dumps({"user_id": "no text"})),
+        )
+
+    applied = await migrate(fresh_db, collection="memories", dims=3)
+
+    assert 10 in applied
+    with psycopg.connect(fresh_db) as conn:
+        filled = conn.execute(
+            "SELECT count(*) FROM memories WHERE payload ->> 'text_lemmatized' = payload ->> 'data'"
+        ).fetchone()
+        kept = conn.execute("SELECT payload FROM memories WHERE payload ->> 'data' = 'Lisbon'").fetchone()
+        untouched = conn.execute("SELECT payload FROM memories WHERE payload ->> 'user_id' = 'no text'").fetchone()
+        found = conn.execute(
+            "SELECT count(*) FROM memories "
+            "WHERE to_tsvector('simple', payload ->> 'text_lemmatized') @@ plainto_tsquery('simple', 'memory 4242')"
+        ).fetchone()
+    assert filled == (rows,)
+    assert kept == ({"data": "Lisbon", "text_lemmatized": "lisbon"},)  # a stored lemmatisation is kept
+    assert untouched == ({"user_id": "no text"},)
+    assert found == (1,)
