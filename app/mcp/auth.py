@@ -15,7 +15,9 @@ from app.errors import AppError, error_response
 from app.state import AppState
 
 # The scope key the wrapper fills. The scope, not a contextvar: the SDK runs a tool in a task of its session
-# manager's task group, and the Starlette request it hands the tool is built on this very scope dict.
+# manager's task group, which sees this request's contextvars only if that task was started by this very request
+# (so in stateless mode, not in a session's task), while the Starlette request the SDK hands every tool call is
+# built on this very scope dict.
 CALLER_SCOPE_KEY = "mem0.mcp.caller"
 
 
