@@ -25,12 +25,12 @@ from app.hosted.schemas import (
     validated,
 )
 from app.idempotency.schemas import KeyedRequest
-from app.jobs.repository import SUCCEEDED
 from app.jobs.service import JobService
 from app.memories.repository import scope_where
 from app.memories.responses import json_bytes
 from app.memories.schemas import IDENTIFIER_KEYS, MemoryCreate, MemoryUpdate, SearchRequest
 from app.memories.service import MemoryService
+from app.memories.writes import write_memories
 
 # What a client of the hosted API can use here; every other /v1, /v2 or /v3 route answers 501 naming these.
 SUPPORTED_ROUTES = (
@@ -129,16 +129,9 @@ class HostedService:
                 "async_mode": body.async_mode,
             },
         )
-        if not create.infer:
-            outcome = await self.memories.add(create, access, key)
+        outcome = await write_memories(self.memories, self.jobs, create, access, key)
+        if outcome.response.status != 202:
             return Answer(outcome.response.status, outcome.response.body, outcome.replayed)
-        self.memories.check_limits(create, access)
-        job_id, outcome = await self.jobs.submit(create, key)
-        if job_id is not None and key is None and not self.jobs.answers_at_once(create):
-            job = await self.jobs.wait(job_id)
-            if job.status == SUCCEEDED:
-                return Answer(200, json_bytes({**(job.result or {}), "job_id": str(job.id)}))
-            return queued(str(job.id), job.status)
         accepted = json.loads(outcome.response.body)
         return queued(accepted["job_id"], accepted["status"], replayed=outcome.replayed)
 

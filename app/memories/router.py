@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi.responses import JSONResponse
 
 from app.deps import AccessDep, JobServiceDep, MemoryServiceDep, get_access
 from app.idempotency.schemas import REPLAYED_HEADER, KeyedRequest, request_fingerprint, resolve_key
-from app.jobs.repository import SUCCEEDED
 from app.memories.schemas import (
     AddResponse,
     HistoryEntry,
@@ -21,6 +19,7 @@ from app.memories.schemas import (
     SearchRequest,
     StatusMessage,
 )
+from app.memories.writes import write_memories
 
 # Every route here needs a key: one added later without thinking of auth is covered too.
 router = APIRouter(tags=["memories"], dependencies=[Depends(get_access)])
@@ -83,16 +82,7 @@ async def add_memories(
     if key is not None:
         fingerprint = request_fingerprint(request.method, request.url.path, await request.json())
         keyed = KeyedRequest(access.key_id, key, fingerprint)
-    if not body.infer:
-        outcome = await service.add(body, access, keyed)
-    else:
-        service.check_limits(body, access)
-        job_id, outcome = await jobs.submit(body, keyed)
-        if job_id is not None and keyed is None and not jobs.answers_at_once(body):
-            job = await jobs.wait(job_id)
-            if job.status == SUCCEEDED:
-                return JSONResponse({**(job.result or {}), "job_id": str(job.id)})
-            return JSONResponse({"job_id": str(job.id), "status": job.status}, status_code=202)
+    outcome = await write_memories(service, jobs, body, access, keyed)
     return Response(
         outcome.response.body,
         status_code=outcome.response.status,
