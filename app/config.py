@@ -99,8 +99,8 @@ class Settings(BaseSettings):
 
     # Request limits.
     max_message_chars: int = Field(20_000, ge=1, validation_alias=AliasChoices("MEM0_MAX_MESSAGE_CHARS"))
-    max_messages: int = Field(50, ge=1, validation_alias=AliasChoices("MEM0_MAX_MESSAGES"))
-    max_top_k: int = Field(100, ge=1, validation_alias=AliasChoices("MEM0_MAX_TOP_K"))
+    max_messages: int = Field(500, ge=1, validation_alias=AliasChoices("MEM0_MAX_MESSAGES"))
+    max_top_k: int = Field(1000, ge=1, validation_alias=AliasChoices("MEM0_MAX_TOP_K"))
     max_list_limit: int = Field(1000, ge=1, validation_alias=AliasChoices("MEM0_MAX_LIST_LIMIT"))
     # Refused with 413 before the body is parsed: counted as it streams in, not only from Content-Length.
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, validation_alias=AliasChoices("MEM0_MAX_BODY_BYTES"))

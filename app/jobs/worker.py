@@ -199,7 +199,7 @@ class JobWorkers:
         if job.extraction is not None:
             return Extraction.from_json(job.extraction)
         messages = [m.model_dump(exclude_none=True) for m in request.messages]
-        extraction = await self._extract(messages)
+        extraction = await self._extract(messages, request.prompt)
         async with storage_errors(), self.pool.connection() as conn:
             await self.repository.save_extraction(conn, job, extraction.to_json())
         return extraction
@@ -215,7 +215,7 @@ class JobWorkers:
             raise NoFactsFound("the model found no facts in these messages (MEM0_INFER_EMPTY_POLICY=reject)")
         return [], "none"
 
-    async def _extract(self, messages: list[dict[str, str]]) -> Extraction:
+    async def _extract(self, messages: list[dict[str, str]], instructions: str | None) -> Extraction:
         models = [self.models.primary] + ([self.models.fallback] if self.models.fallback else [])
         last: AppError | None = None
         for model in models:
@@ -233,6 +233,7 @@ class JobWorkers:
                             messages,
                             num_predict=self.settings.llm_num_predict,
                             max_ctx=self.settings.llm_num_ctx,
+                            instructions=instructions,
                         )
                 self.models.on_fallback = model != self.models.primary
                 return result

@@ -75,9 +75,11 @@ def render_conversation(messages: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def build_chat_messages(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+def build_chat_messages(messages: list[dict[str, str]], instructions: str | None = None) -> list[dict[str, str]]:
+    """The extraction prompt; a write's `prompt` adds the caller's own instructions after the rules."""
+    system = SYSTEM_PROMPT if instructions is None else f"{SYSTEM_PROMPT}\nAdditional instructions:\n{instructions}"
     return [
-        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "system", "content": system},
         {"role": "user", "content": "Conversation:\n" + render_conversation(messages)},
     ]
 
@@ -132,9 +134,15 @@ def check_truncation(prompt_eval_count: int | None, num_ctx: int) -> None:
 
 
 async def extract_facts(
-    client: OllamaClient, model: str, messages: list[dict[str, str]], *, num_predict: int, max_ctx: int
+    client: OllamaClient,
+    model: str,
+    messages: list[dict[str, str]],
+    *,
+    num_predict: int,
+    max_ctx: int,
+    instructions: str | None = None,
 ) -> Extraction:
-    chat_messages = build_chat_messages(messages)
+    chat_messages = build_chat_messages(messages, instructions)
     estimate = estimate_tokens(chat_messages)
     num_ctx = choose_num_ctx(estimate, num_predict, max_ctx)
     if estimate + num_predict > max_ctx:

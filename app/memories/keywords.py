@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from typing import Any
 
 DEFAULT_THRESHOLD = 0.1  # mem0's default: gates the semantic score before anything is combined
@@ -67,18 +66,6 @@ class Ranked:
     details: dict[str, float]
 
 
-def is_expired(payload: dict[str, Any]) -> bool:
-    """mem0 leaves out rows whose `expiration_date` (ISO date) is before today (UTC); this server never writes one,
-    upstream mem0 may."""
-    expiration = payload.get("expiration_date")
-    if not expiration:
-        return False
-    try:
-        return date.fromisoformat(str(expiration)) < datetime.now(UTC).date()
-    except ValueError:
-        return False
-
-
 def score_and_rank(
     candidates: list[Candidate], query: str, *, any_keyword_hit: bool, threshold: float, top_k: int
 ) -> list[Ranked]:
@@ -89,7 +76,8 @@ def score_and_rank(
     max_possible = 2.0 if any_keyword_hit else 1.0
     ranked = []
     for candidate in candidates:
-        if is_expired(candidate.payload) or candidate.semantic < threshold:
+        # Expired rows never reach here: the search's WHERE leaves them out unless show_expired.
+        if candidate.semantic < threshold:
             continue
         rank = candidate.keyword_rank
         bm25 = normalize_bm25(rank, midpoint, steepness) if rank is not None and rank > 0 else 0.0

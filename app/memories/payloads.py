@@ -47,6 +47,8 @@ def _draft(
     }
     if actor_id is not None:
         payload["actor_id"] = actor_id
+    if request.expiration_date is not None:
+        payload["expiration_date"] = request.expiration_date.isoformat()
     return MemoryDraft(text, payload, role, actor_id)
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from app.deps import AccessDep, JobServiceDep, MemoryServiceDep, get_access
+from app.errors import InvalidInput
 from app.idempotency.schemas import REPLAYED_HEADER, KeyedRequest, request_fingerprint, resolve_key
 from app.memories.schemas import (
     AddResponse,
@@ -98,9 +99,15 @@ async def list_memories(
     user_id: IdentifierQuery = None,
     agent_id: IdentifierQuery = None,
     run_id: IdentifierQuery = None,
-    limit: int | None = Query(None, description="How many memories (default 100)."),
+    top_k: int | None = Query(None, description="How many memories, newest first (default 20, as mem0)."),
+    limit: int | None = Query(None, description="Older name for top_k."),
+    show_expired: bool = Query(False, description="Include memories past their expiration_date."),
 ) -> dict[str, Any]:
-    return {"results": await service.list_memories(_identifiers(user_id, agent_id, run_id), limit, access)}
+    if top_k is not None and limit is not None and top_k != limit:
+        raise InvalidInput(f"top_k ({top_k}) and limit ({limit}) differ; send one of them")
+    identifiers = _identifiers(user_id, agent_id, run_id)
+    found = await service.list_memories(identifiers, top_k or limit, access, show_expired=show_expired)
+    return {"results": found}
 
 
 @router.get("/memories/{memory_id}", response_model=MemoryItem, summary="Get a memory")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
@@ -21,6 +22,7 @@ RESERVED_PAYLOAD_KEYS = frozenset(
         "actor_id",
         "role",
         "extraction",
+        "expiration_date",
         *IDENTIFIER_KEYS,
     }
 )
@@ -32,6 +34,7 @@ RESERVED_PAYLOAD_KEYS = frozenset(
 # to serialise (rows stored before the limit are clipped on the way out, see MemoryItem).
 MAX_IDENTIFIER_CHARS = 255
 MAX_TEXT_CHARS = 20_000  # a search query or an updated memory text: what one embedding call reads
+MAX_PROMPT_CHARS = 4_000  # extra extraction instructions: a paragraph, not a second conversation
 MAX_METADATA_DEPTH = 32
 MAX_METADATA_BYTES = 64 * 1024
 MAX_FILTERS_BYTES = 64 * 1024
@@ -132,10 +135,26 @@ class MemoryCreate(Scope):
         True, description="false stores each non-system message as one memory; true extracts facts with the LLM."
     )
     async_mode: bool | None = Field(None, description="With infer: true, answer 202 with a job id at once.")
+    expiration_date: date | None = Field(
+        None,
+        description="YYYY-MM-DD: from the day after, list and search leave the memories out unless show_expired.",
+    )
+    prompt: StrictStr | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_PROMPT_CHARS,
+        description="With infer: true, extra instructions for the fact extraction (what to keep, what to skip).",
+    )
     idempotency_key: StrictStr | None = Field(
         None,
         description="The Idempotency-Key, for clients that cannot set headers; if both are sent they must be equal.",
     )
+
+    @model_validator(mode="after")
+    def _prompt_needs_inference(self) -> MemoryCreate:
+        if self.prompt is not None and not self.infer:
+            raise ValueError("prompt instructs the fact extraction, which only infer: true runs; drop one of them")
+        return self
 
     def metadata_copies_bytes(self) -> int:
         """mem0's layout copies the metadata into every memory a write stores: its JSON size times the messages
@@ -164,6 +183,7 @@ class SearchRequest(Scope):
         description="Drop candidates whose semantic score (1 - cosine distance) is below this (default 0.1, as "
         "mem0), before the keyword score is added.",
     )
+    show_expired: bool = Field(False, description="Include memories past their expiration_date.")
     explain: bool = Field(
         False,
         description="Add score_details to each result: semantic_score, bm25_score, entity_boost, raw_score, "
@@ -187,11 +207,12 @@ class MemoryUpdate(BaseModel):
         None, min_length=1, max_length=MAX_TEXT_CHARS, description="New memory text; it is embedded again."
     )
     metadata: Metadata = Field(None, description="Replaces the memory's user metadata.")
+    expiration_date: date | None = Field(None, description="YYYY-MM-DD, or null to clear it.")
 
     @model_validator(mode="after")
     def _needs_change(self) -> MemoryUpdate:
-        if self.text is None and self.metadata is None:
-            raise ValueError("send text and/or metadata to update")
+        if self.text is None and self.metadata is None and "expiration_date" not in self.model_fields_set:
+            raise ValueError("send text, metadata and/or expiration_date to update")
         if self.text is not None and not self.text.strip():
             raise ValueError("text is empty")
         return self
@@ -211,6 +232,7 @@ class MemoryItem(BaseModel):
     run_id: str | None = None
     actor_id: str | None = None
     role: str | None = None
+    expiration_date: str | None = None
     score: float | None = None
 
     @field_validator("metadata", mode="before")

@@ -40,8 +40,8 @@ from app.telemetry.service import Telemetry
 logger = logging.getLogger(__name__)
 
 DEFAULT_TOP_K = 10
-DEFAULT_LIST_LIMIT = 100
-_PROMOTED_KEYS = (*IDENTIFIER_KEYS, "actor_id", "role")
+DEFAULT_LIST_LIMIT = 20  # upstream mem0's default page
+_PROMOTED_KEYS = (*IDENTIFIER_KEYS, "actor_id", "role", "expiration_date")
 
 
 def parse_memory_id(raw: str) -> uuid.UUID:
@@ -192,20 +192,22 @@ class MemoryService:
         return to_item(memory)
 
     async def list_memories(
-        self, identifiers: dict[str, str], limit: int | None, access: Access
+        self, identifiers: dict[str, str], limit: int | None, access: Access, *, show_expired: bool = False
     ) -> list[dict[str, Any]]:
         if not identifiers:
             raise InvalidInput("at least one identifier (user_id, agent_id or run_id) is required")
         limit = self._bounded(limit, DEFAULT_LIST_LIMIT, self.settings.max_list_limit, "limit")
         async with storage_errors(), self.pool.connection() as conn:
-            memories = await self.repository.list_scope(conn, scope_where(access, identifiers), limit)
+            memories = await self.repository.list_scope(
+                conn, scope_where(access, identifiers, show_expired=show_expired), limit
+            )
         return [to_item(memory) for memory in memories]
 
     async def search(self, request: SearchRequest, access: Access) -> list[dict[str, Any]]:
         filters = dict(request.filters or {})
         identifiers = request.identifiers()
         for key in IDENTIFIER_KEYS:
-            if key not in identifiers and isinstance(filters.get(key), str):
+            if key not in identifiers and isinstance(filters.get(key), str) and filters[key] != "*":
                 identifiers[key] = filters.pop(key)
         if not identifiers:
             # An operator on an identifier ({"user_id": {"ne": ""}}) would widen the search to every scope.
@@ -214,7 +216,7 @@ class MemoryService:
                 "top-level or in filters; operators on identifiers do not name a scope"
             )
         top_k = self._bounded(request.top_k or request.limit, DEFAULT_TOP_K, self.settings.max_top_k, "top_k")
-        where = scope_where(access, identifiers, filters)
+        where = scope_where(access, identifiers, filters, show_expired=request.show_expired)
         vector = await self.query_embeddings.get_or_embed(
             self.settings.embedder_model, request.query, lambda: self._embed_one(request.query)
         )
@@ -268,6 +270,10 @@ class MemoryService:
                 payload["data"] = request.text
                 payload["hash"] = memory_hash(request.text)
                 payload["text_lemmatized"] = lemmatize_for_bm25(request.text)
+            if "expiration_date" in request.model_fields_set:
+                payload.pop("expiration_date", None)
+                if request.expiration_date is not None:
+                    payload["expiration_date"] = request.expiration_date.isoformat()
             payload["updated_at"] = now_iso()
             await self.repository.update(conn, memory_id, payload, vector)
             event = HistoryEvent(

@@ -17,7 +17,7 @@ BAD_WRITES = {
     "unknown role": {"messages": [{"role": "wizard", "content": "hi"}], "user_id": "u", "infer": False},
     "blank content": {"messages": [{"role": "user", "content": "   "}], "user_id": "u", "infer": False},
     "content too long": {"messages": [{"role": "user", "content": LONG}], "user_id": "u", "infer": False},
-    "too many messages": {"messages": [OK_MESSAGE] * 51, "user_id": "u", "infer": False},
+    "too many messages": {"messages": [OK_MESSAGE] * 501, "user_id": "u", "infer": False},
     "content not a string": {"messages": [{"role": "user", "content": 42}], "user_id": "u", "infer": False},
     "messages not a list": {"messages": "hello", "user_id": "u", "infer": False},
     "user_id not a string": {"messages": [OK_MESSAGE], "user_id": 7, "infer": False},

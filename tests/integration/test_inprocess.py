@@ -28,7 +28,7 @@ def test_the_test_process_environment_does_not_reach_the_app(monkeypatch, module
 
     settings = InProcessServer(server_env(module_db, standin_session, MEM0_MAX_LIST_LIMIT="7")).settings
 
-    assert (settings.max_top_k, settings.llm_provider, settings.max_list_limit) == (100, "ollama", 7)
+    assert (settings.max_top_k, settings.llm_provider, settings.max_list_limit) == (1000, "ollama", 7)
 
 
 def test_a_startup_failure_raises_its_reason_and_leaves_no_thread(module_db):

@@ -448,6 +448,9 @@ class Standin:
             entry["n_inputs"] = len(inputs) if isinstance(inputs, list) else int(bool(inputs))
         if isinstance(body.get("messages"), list):
             entry["n_messages"] = len(body["messages"])
+            system = [m.get("content") for m in body["messages"] if isinstance(m, dict) and m.get("role") == "system"]
+            if system:
+                entry["system"] = str(system[0])[:4000]  # what the server instructed the model, for assertions
         return body
 
     def _take_fault(self, op: str) -> FaultSpec | None:
