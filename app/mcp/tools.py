@@ -20,9 +20,9 @@ from starlette.requests import Request
 from app.entities.repository import repository_for
 from app.entities.service import MAX_PAGE_SIZE, EntityService
 from app.errors import AppError
-from app.jobs.repository import SUCCEEDED
 from app.mcp.auth import Caller, caller_of
 from app.memories.schemas import MemoryCreate, MemoryItem, MemoryList, MemoryUpdate, Message, SearchRequest
+from app.memories.writes import write_memories
 
 ToolContext = Context[Any, Any]
 
@@ -115,24 +115,22 @@ async def add_memory(
         if (text is None) == (messages is None):
             raise ToolError("invalid_input: give either text or messages (exactly one)")
         turns = messages if messages is not None else [Message(role="user", content=text or "")]
+        # Sync even when MEM0_INFER_MODE=async: no tool polls jobs, so an inferred write waits for its job (at most
+        # MEM0_INFER_WAIT_S) as POST /memories does in sync mode; a job still running then goes on by itself.
         request = MemoryCreate(
-            messages=turns, user_id=user_id, agent_id=agent_id, run_id=run_id, metadata=metadata, infer=infer
+            messages=turns,
+            user_id=user_id,
+            agent_id=agent_id,
+            run_id=run_id,
+            metadata=metadata,
+            infer=infer,
+            async_mode=False,
         )
-        if not infer:
-            outcome = await caller.services.memories.add(request, caller.access)
-            answer: dict[str, Any] = json.loads(outcome.response.body)
-            return answer
-        # Inferred writes run on the durable job queue, as POST /memories does; waiting here (sync) bounds the
-        # call by MEM0_INFER_WAIT_S, and a job that is still running keeps going after the answer.
-        caller.services.memories.check_limits(request, caller.access)
-        job_id, accepted = await caller.services.jobs.submit(request)
-        if job_id is None:  # only a replayed idempotency key creates no job, and this write has none
-            answer = json.loads(accepted.response.body)
-            return answer
-        job = await caller.services.jobs.wait(job_id)
-        if job.status == SUCCEEDED:
-            return {**(job.result or {}), "job_id": str(job.id)}
-        return {"job_id": str(job.id), "status": job.status, "message": "still extracting; it completes on its own"}
+        outcome = await write_memories(caller.services.memories, caller.services.jobs, request, caller.access, None)
+        answer: dict[str, Any] = json.loads(outcome.response.body)
+        if outcome.response.status == 202:
+            answer["message"] = "still extracting; the memories are stored when the job finishes"
+        return answer
     except (AppError, ValidationError) as error:
         raise _tool_error(error) from None
 
