@@ -3,6 +3,7 @@ request models. A field this server cannot honour is refused with a 422 naming i
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator, model_validator
@@ -109,6 +110,14 @@ class HostedAdd(HostedModel):
     infer: bool = True
     async_mode: bool | None = None
     output_format: Literal["v1.1"] | None = None
+    expiration_date: date | None = None
+    custom_instructions: StrictStr | None = Field(None, description="Extra instructions for the fact extraction.")
+
+    @model_validator(mode="after")
+    def _instructions_need_inference(self) -> HostedAdd:
+        if self.custom_instructions is not None and not self.infer:
+            raise ValueError("custom_instructions instruct the fact extraction, which only infer: true runs")
+        return self
 
     @field_validator("messages", mode="before")
     @classmethod
@@ -142,6 +151,7 @@ class HostedSearch(HostedModel):
     top_k: int | None = Field(None, ge=1)
     threshold: float | None = Field(None, ge=0.0, le=1.0)
     rerank: Literal[False] | None = Field(None, description="No reranker runs here: only false is accepted.")
+    show_expired: bool = False
     keyword_search: Literal[False] | None = Field(None, description="Vector search only: only false is accepted.")
     latest_only: bool | None = None
     output_format: Literal["v1.1"] | None = None
@@ -152,6 +162,7 @@ class HostedUpdate(HostedModel):
 
     text: StrictStr | None = None
     metadata: dict[str, Any] | None = None
+    expiration_date: date | None = Field(None, description="YYYY-MM-DD, or null to clear it.")
 
 
 class BatchUpdateItem(HostedModel):

@@ -127,6 +127,8 @@ class HostedService:
                 "metadata": body.metadata,
                 "infer": body.infer,
                 "async_mode": body.async_mode,
+                "expiration_date": body.expiration_date,
+                "prompt": body.custom_instructions,
             },
         )
         outcome = await write_memories(self.memories, self.jobs, create, access, key)
@@ -160,13 +162,14 @@ class HostedService:
                 "filters": flatten_filters(body.filters),
                 "top_k": body.top_k,
                 "threshold": body.threshold,
+                "show_expired": body.show_expired,
             },
         )
         return await self.memories.search(request, access)
 
     async def update(self, memory_id: str, body: HostedUpdate, access: Access) -> dict[str, Any]:
         return await self.memories.update(
-            memory_id, validated(MemoryUpdate, body.model_dump(exclude_none=True)), access
+            memory_id, validated(MemoryUpdate, body.model_dump(exclude_unset=True)), access
         )
 
     async def batch_update(self, body: BatchUpdate, access: Access) -> int:

@@ -179,13 +179,25 @@ def test_batch_update_and_delete_check_every_id_before_changing_anything(app_api
     assert app_api.get("/memories", params={"user_id": user}).json()["results"] == []
 
 
+def test_expiration_dates_are_honoured_as_mem0_does(hosted, app_api):
+    user = f"exp-{uuid.uuid4().hex[:8]}"
+    body = {"messages": [{"role": "user", "content": "old news"}], "user_id": user, "infer": False}
+    assert hosted.post("/v3/memories/add/", json={**body, "expiration_date": "2000-01-01"}).status_code == 200
+    search = {"query": "news", "filters": {"user_id": user}, "threshold": 0}
+
+    assert hosted.post("/v3/memories/search/", json=search).json()["results"] == []
+    shown = hosted.post("/v3/memories/search/", json={**search, "show_expired": True}).json()["results"]
+    assert [item["memory"] for item in shown] == ["old news"]
+    assert app_api.get("/memories", params={"user_id": user}).json()["results"] == []
+
+
 @pytest.mark.parametrize(
     ("path", "body", "named"),
     [
         ("/v3/memories/add/", {"custom_instructions": "be brief"}, "custom_instructions"),
         ("/v3/memories/add/", {"app_id": "my-app"}, "app_id"),
         ("/v3/memories/add/", {"filters": {"app_id": "my-app"}}, "app_id"),
-        ("/v3/memories/add/", {"expiration_date": "2030-01-01"}, "expiration_date"),
+        ("/v3/memories/add/", {"expiration_date": "soon"}, "expiration_date"),
         ("/v3/memories/add/", {"output_format": "v1.0"}, "output_format"),
         ("/v3/memories/search/", {"rerank": True}, "rerank"),
         ("/v3/memories/search/", {"keyword_search": True}, "keyword_search"),
