@@ -144,8 +144,9 @@ async def search_memories(
     filters: Annotated[
         dict[str, Any] | None,
         Field(
-            description="Optional conditions on metadata: {key: value} for equality or {key: {op: value}} with "
-            "op one of eq, ne, in, nin, gt, gte, lt, lte, contains, icontains."
+            description='Optional conditions on metadata: {key: value} for equality, {key: "*"} for any value, '
+            "{key: {op: value}} with op one of eq, ne, in, nin, gt, gte, lt, lte, contains, icontains, and "
+            '{"AND" | "OR" | "NOT": [conditions]} to combine them.'
         ),
     ] = None,
     limit: Annotated[int | None, Field(ge=1, description="How many results at most (default 10).")] = None,

@@ -133,6 +133,8 @@ async def test_add_search_get_update_delete_match_the_rest_api(mcp_server, mode)
         assert {m["memory"] for m in found} == {"Ada prefers green tea", "Ada lives in Oslo"}
         filtered = await search(client, query="tea", user_id=user, filters={"topic": "tea"})
         assert [m["id"] for m in filtered] == [memory_id]
+        either = await search(client, query="tea", user_id=user, filters={"OR": [{"topic": "tea"}, {"topic": "x"}]})
+        assert [m["id"] for m in either] == [memory_id]
 
         listed = (await call(client, "get_memories", user_id=user))["results"]
         got = await call(client, "get_memory", memory_id=memory_id)
