@@ -22,6 +22,7 @@ from app.entities.service import MAX_PAGE_SIZE, EntityService
 from app.errors import AppError
 from app.mcp.auth import Caller, caller_of
 from app.memories.schemas import MemoryCreate, MemoryItem, MemoryList, MemoryUpdate, Message, SearchRequest
+from app.memories.service import DEFAULT_LIST_LIMIT, DEFAULT_TOP_K
 from app.memories.writes import write_memories
 
 ToolContext = Context[Any, Any]
@@ -149,7 +150,9 @@ async def search_memories(
             '{"AND" | "OR" | "NOT": [conditions]} to combine them.'
         ),
     ] = None,
-    limit: Annotated[int | None, Field(ge=1, description="How many results at most (default 10).")] = None,
+    limit: Annotated[
+        int | None, Field(ge=1, description=f"How many results at most (default {DEFAULT_TOP_K}).")
+    ] = None,
     threshold: Annotated[
         float | None,
         Field(
@@ -181,7 +184,9 @@ async def get_memories(
     user_id: UserId = None,
     agent_id: AgentId = None,
     run_id: RunId = None,
-    limit: Annotated[int | None, Field(ge=1, description="How many memories at most (default 100).")] = None,
+    limit: Annotated[
+        int | None, Field(ge=1, description=f"How many memories at most, newest first (default {DEFAULT_LIST_LIMIT}).")
+    ] = None,
 ) -> dict[str, Any]:
     caller = _caller(ctx)
     try:
