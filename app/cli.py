@@ -1,4 +1,4 @@
-"""`mem0-fixed serve | check | migrate | keys | invariants | backup | restore`: the server and its operations."""
+"""`mem0-fixed serve | check | migrate | keys | invariants | backup | restore | canary`: the server, its operations."""
 
 from __future__ import annotations
 
@@ -129,6 +129,6 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_check(settings))
     if args.command == "keys":
         return asyncio.run(run_keys(args, settings))
-    if args.command in ("invariants", "backup", "restore"):
+    if args.command in ("invariants", "backup", "restore", "canary"):
         return asyncio.run(run_ops(args, settings))
     return asyncio.run(_migrate(settings))

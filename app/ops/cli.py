@@ -1,4 +1,4 @@
-"""`mem0-fixed invariants | backup | restore`: the operations the users' runbook calls, shipped in the image."""
+"""`mem0-fixed invariants | backup | restore | canary`: the operations the users' runbook calls, in the image."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+import httpx
 from psycopg import AsyncConnection
 
 from app.config import Settings
 from app.lifespan import build_ollama_client, resolve_conninfo
 from app.ops.backup import BackupError, dump, manifest, read_manifest, restore
+from app.ops.canary import Canary, evidence
 from app.ops.invariants import Invariants, check_invariants
 
 EXIT_BROKEN = 1
@@ -25,9 +27,42 @@ def add_ops_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser
     restored = commands.add_parser("restore", help="restore a backup into a new database and verify it")
     restored.add_argument("directory", type=Path)
     restored.add_argument("--database", required=True, help="the new database's name (must not exist)")
+    canary = commands.add_parser(
+        "canary", help="the canary gate: 1 request, then each rate for a stage; exit 1 on a breach"
+    )
+    canary.add_argument("base_url", help="the server to judge, e.g. http://127.0.0.1:8888")
+    canary.add_argument("--api-key", help="a key for the canary scope (default: MEM0_ADMIN_API_KEY)")
+    canary.add_argument("--rates", default="1,5", help="requests per second of each stage after the first (1,5)")
+    canary.add_argument("--stage-seconds", type=float, default=60.0, help="length of each rate's stage (60)")
+    canary.add_argument("--evidence", type=Path, default=Path("canary-evidence.json"), help="the JSON report")
+
+
+async def run_canary(args: argparse.Namespace, settings: Settings) -> int:
+    key = args.api_key or (settings.admin_api_key.get_secret_value() if settings.admin_api_key else None)
+    headers = {"X-API-Key": key} if key else {}
+    rates = [float(rate) for rate in args.rates.split(",") if rate.strip()]
+    async with httpx.AsyncClient(base_url=args.base_url, headers=headers, timeout=30, trust_env=False) as client:
+        reports = await Canary(client).run(rates, args.stage_seconds)
+    written = evidence(args.base_url, reports, args.evidence)
+    print(f"{'stage':<28} {'calls':>6} {'write p95':>10} {'write ok':>9} {'read p95':>9} {'read ok':>8}")
+    for report in reports:
+        print(
+            f"{report.name:<28} {report.calls:>6} {_number(report.write_p95_s):>10} "
+            f"{_number(report.write_success):>9} {_number(report.read_p95_s):>9} {_number(report.read_success):>8}"
+        )
+        for breach in report.breaches:
+            print(f"  BREACH: {breach}")
+    print(f"canary {'passed' if written['passed'] else 'FAILED'}; evidence in {args.evidence}")
+    return 0 if written["passed"] else EXIT_BROKEN
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
 
 
 async def run_ops(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "canary":
+        return await run_canary(args, settings)
     conninfo = await resolve_conninfo(settings)
     if args.command == "invariants":
         found = await _invariants(settings, conninfo, probe_embedder=not args.offline)

@@ -87,3 +87,46 @@ def test_backup_forward_migration_then_restore_gives_a_database_whose_invariants
     rolled_back = _cli(with_database(written_db, restored_name), standin, "invariants")
     assert rolled_back.returncode == 0, rolled_back.stdout
     assert "all invariants hold" in rolled_back.stdout
+
+
+def test_the_canary_passes_a_healthy_server_and_stops_at_the_stage_that_breaches(fresh_db, standin, tmp_path: Path):
+    with ServerProcess(server_env(fresh_db, standin)) as server:
+        healthy = _cli(
+            fresh_db,
+            standin,
+            "canary",
+            server.url,
+            "--rates",
+            "4",
+            "--stage-seconds",
+            "3",
+            "--evidence",
+            str(tmp_path / "healthy.json"),
+        )
+        assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+        assert "canary passed" in healthy.stdout
+        passed = json.loads((tmp_path / "healthy.json").read_text())
+        assert passed["passed"] and [s["name"] for s in passed["stages"]] == ["single request", "4 RPS for 3 s"]
+        assert passed["stages"][1]["calls"] == 12
+
+        standin.set_fault("embed", kind="status", status=500, every=5)  # a fifth of embed calls fail
+        breached = _cli(
+            fresh_db,
+            standin,
+            "canary",
+            server.url,
+            "--rates",
+            "4,8",
+            "--stage-seconds",
+            "3",
+            "--evidence",
+            str(tmp_path / "breached.json"),
+        )
+
+    assert breached.returncode == 1, breached.stdout
+    failed = json.loads((tmp_path / "breached.json").read_text())
+    assert not failed["passed"] and failed["stages"][-1]["breaches"]
+    assert any("write success" in breach for breach in failed["stages"][-1]["breaches"]), failed
+    # The first rate's stage breached, so the second never ran.
+    assert [s["name"] for s in failed["stages"]] == ["single request", "4 RPS for 3 s"]
+    assert "BREACH" in breached.stdout
