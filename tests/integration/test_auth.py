@@ -3,8 +3,6 @@ browser-facing defences; secrets never stored or shown in clear."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,32 +13,14 @@ from fastapi.routing import APIRoute
 
 from app.config import Settings
 from app.main import create_app
-from tests.conftest import repo_root, server_env
+from tests.conftest import server_env
+from tests.support.keys import keys_cli, mint_key
 from tests.support.postgres import count_rows
-from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess, clean_environment
+from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess
 
 OPEN_PATHS = {"/health", "/ready", "/metrics"}
 # FastAPI's own documentation routes describe the API (public source), no data.
 DOCUMENTATION_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/"}
-
-
-def _keys(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = clean_environment(DATABASE_URL=database_url, MEM0_ADMIN_API_KEY=TEST_ADMIN_KEY)
-    return subprocess.run(
-        [sys.executable, "-m", "app", "keys", *args],
-        cwd=repo_root(),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def _mint(database_url: str, *args: str) -> str:
-    result = _keys(database_url, "create", *args)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +60,9 @@ def _route_table() -> list[tuple[str, str]]:
 
 
 def test_every_route_but_the_probes_answers_401_without_a_valid_key(auth_server, module_db):
-    revoked = _mint(module_db, "--name", "gone", "--admin")
+    revoked = mint_key(module_db, "--name", "gone", "--admin")
     key_id = revoked.split("_")[1]
-    assert _keys(module_db, "revoke", key_id).returncode == 0
+    assert keys_cli(module_db, "revoke", key_id).returncode == 0
     routes = _route_table()
     assert len(routes) >= 10, routes
 
@@ -123,7 +103,7 @@ def test_a_key_limited_to_alice_cannot_touch_bobs_memories_anywhere(auth_server,
         while admin.get(f"/jobs/{job}").json()["status"] not in ("SUCCEEDED", "FAILED"):
             time.sleep(0.1)
     bobs_rows = count_rows(module_db, "memories", "payload->>'user_id' = %s", (bob,))
-    limited = _mint(module_db, "--name", "alice-bot", "--user-id", "alice-*")
+    limited = mint_key(module_db, "--name", "alice-bot", "--user-id", "alice-*")
 
     with auth_server.client(headers={"X-API-Key": limited}) as client:
         assert [m["memory"] for m in client.get("/memories", params={"user_id": alice}).json()["results"]] == [
@@ -172,8 +152,8 @@ def test_browser_defences_refuse_rebinding_cross_site_posts_widening_filters_and
 
 
 def test_keys_are_stored_as_salted_hashes_and_never_shown(auth_server, module_db):
-    first = _mint(module_db, "--name", "one", "--user-id", "u1")
-    second = _mint(module_db, "--name", "two", "--user-id", "u1")
+    first = mint_key(module_db, "--name", "one", "--user-id", "u1")
+    second = mint_key(module_db, "--name", "two", "--user-id", "u1")
     with psycopg.connect(module_db) as conn:
         rows = conn.execute("SELECT id, name, salt, secret_hash, user_ids FROM api_keys").fetchall()
     dumped = repr(rows)
@@ -181,7 +161,7 @@ def test_keys_are_stored_as_salted_hashes_and_never_shown(auth_server, module_db
         assert secret not in dumped and secret.encode() not in b"".join(bytes(r[2]) + bytes(r[3]) for r in rows)
     salts = [bytes(r[2]) for r in rows]
     assert len(set(salts)) == len(salts)
-    listing = _keys(module_db, "list")
+    listing = keys_cli(module_db, "list")
     assert first not in listing.stdout and "one" in listing.stdout
     with auth_server.client() as client:
         shown = client.get("/configure").json()

@@ -4,8 +4,6 @@ the same data the REST API shows, the caller's key limiting every tool, and 401 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -18,8 +16,9 @@ from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
 
-from tests.conftest import repo_root, server_env
-from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess, clean_environment
+from tests.conftest import server_env
+from tests.support.keys import mint_key
+from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess
 
 TOOLS = {
     "add_memory",
@@ -44,21 +43,6 @@ def mcp_server(module_db, standin_session) -> Iterator[ServerProcess]:
     output = process.output()
     assert "egress blocked" not in output
     assert TEST_ADMIN_KEY not in output
-
-
-def mint_key(database_url: str, *args: str) -> str:
-    """A key made by the real CLI (`mem0-fixed keys create`), as an operator makes one."""
-    result = subprocess.run(
-        [sys.executable, "-m", "app", "keys", "create", *args],
-        cwd=repo_root(),
-        env=clean_environment(DATABASE_URL=database_url, MEM0_ADMIN_API_KEY=TEST_ADMIN_KEY),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
 
 
 @asynccontextmanager

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,8 +20,8 @@ from mem0.client.main import AsyncMemoryClient, MemoryClient
 from mem0.exceptions import AuthenticationError, MemoryNotFoundError, ValidationError
 
 import app  # noqa: F401  - forces mem0's telemetry off before mem0 is imported below
-from tests.conftest import repo_root
-from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess, clean_environment
+from tests.support.keys import mint_key
+from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess
 
 NPM_MEM0AI = "mem0ai@3.3.1"
 NPM_DIR = Path("/tmp/mem0-fixed-npm") / NPM_MEM0AI.replace("@", "-")
@@ -129,28 +128,15 @@ def test_a_wrong_key_fails_construction_with_the_servers_reason(server):
         MemoryClient(api_key="m0fk_000000000000_not-a-real-key-at-all", host=server.url)
 
 
-def _mint(database_url: str, *args: str) -> str:
-    env = clean_environment(DATABASE_URL=database_url, MEM0_ADMIN_API_KEY=TEST_ADMIN_KEY)
-    result = subprocess.run(
-        [sys.executable, "-m", "app", "keys", "create", *args],
-        cwd=repo_root(),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
-
-
 def test_a_key_limited_to_one_user_sees_only_that_user_through_the_client(server, module_db, api):
     alice, bob = f"alice-{uuid.uuid4().hex[:8]}", f"bob-{uuid.uuid4().hex[:8]}"
     for user, text in ((alice, "Alice keeps goats"), (bob, "Bob keeps bees")):
         body = {"messages": [{"role": "user", "content": text}], "user_id": user, "infer": False}
         assert api.post("/memories", json=body).status_code == 200
     bobs = _rest(api, bob)[0]["id"]
-    limited = MemoryClient(api_key=_mint(module_db, "--name", "alice-client", "--user-id", "alice-*"), host=server.url)
+    limited = MemoryClient(
+        api_key=mint_key(module_db, "--name", "alice-client", "--user-id", "alice-*"), host=server.url
+    )
 
     assert [m["memory"] for m in limited.get_all(filters={"user_id": alice})["results"]] == ["Alice keeps goats"]
     assert limited.get_all(filters={"user_id": bob}) == {"count": 0, "next": None, "previous": None, "results": []}
