@@ -34,7 +34,7 @@ from psycopg.types.json import Jsonb
 from app.db.migrator import migrate
 from tests.support.ollama_standin import embed_text
 from tests.support.postgres import admin_uri, create_database
-from tests.support.server_process import ServerProcess
+from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess
 from tests.support.standin_process import OllamaStandin
 
 DIMS = 768
@@ -77,6 +77,7 @@ def load_memories(database: str, count: int, *, start: int, seed: int) -> None:
                 text = sentence(rng)
                 payload = {
                     "data": text,
+                    "text_lemmatized": text,  # as the server writes it: its searches' full-text half reads this
                     "user_id": f"user-{i % USERS}",
                     "topic": TOPICS[i % len(TOPICS)],
                     "created_at": created,
@@ -146,7 +147,8 @@ async def run_level(url: str, concurrency: int, total: int, make_request: Any, *
     (C parser): on 2 shared cores the client's own CPU would otherwise count against the server."""
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(base_url=url, connector=connector, timeout=timeout) as session:
+    headers = {"X-API-Key": TEST_ADMIN_KEY}  # the server refuses requests without a key
+    async with aiohttp.ClientSession(base_url=url, connector=connector, timeout=timeout, headers=headers) as session:
 
         async def send(method: str, path: str, body: Any) -> int:
             async with session.request(method, path, json=body) as response:
@@ -233,7 +235,7 @@ def peak_rss_mb(pid: int) -> float | None:
 async def measure_infer(url: str, *, single: int, burst: int) -> dict[str, Any]:
     """Inferred writes in async mode: how fast the 202 comes back, and how long until the job has SUCCEEDED,
     one job at a time and for a burst submitted at once (the burst waits for the MEM0_INFER_WORKERS workers)."""
-    async with httpx.AsyncClient(base_url=url, timeout=120.0) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=120.0, headers={"X-API-Key": TEST_ADMIN_KEY}) as client:
 
         async def one(n: int) -> tuple[float, float]:
             text = f"I moved to {sentence(random.Random(n))}. My sister plays the cello."
@@ -354,6 +356,7 @@ def main() -> None:
         "OLLAMA_BASE_URL": standin.url,
         "MEM0_LOG_LEVEL": "WARNING",
         "MEM0_INFER_MODE": "async",
+        "MEM0_ADMIN_API_KEY": TEST_ADMIN_KEY,
     }
     if args.ef_search is not None:
         env["MEM0_HNSW_EF_SEARCH"] = str(args.ef_search)
