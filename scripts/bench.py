@@ -357,6 +357,7 @@ def main() -> None:
         "MEM0_LOG_LEVEL": "WARNING",
         "MEM0_INFER_MODE": "async",
         "MEM0_ADMIN_API_KEY": TEST_ADMIN_KEY,
+        "MEM0_RATE_LIMIT": "",  # one key sends every request: the per-key limit would answer 429s instead
     }
     if args.ef_search is not None:
         env["MEM0_HNSW_EF_SEARCH"] = str(args.ef_search)

@@ -149,6 +149,7 @@ def main() -> None:
         "OLLAMA_BASE_URL": standin.url,
         "MEM0_LOG_LEVEL": "WARNING",
         "MEM0_ADMIN_API_KEY": TEST_ADMIN_KEY,  # scripts.bench's load generator sends it
+        "MEM0_RATE_LIMIT": "",  # one key sends every request: the per-key limit would answer 429s instead
         "MEM0_EMBED_CACHE_SIZE": "0",  # repeated one-word queries must not skip their embed call
     }
     server = ServerProcess(env)
