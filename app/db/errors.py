@@ -21,10 +21,6 @@ CONSTRAINT_ERRORS: dict[str, tuple[type[AppError], str]] = {
 }
 
 
-def register_constraint(name: str, error: type[AppError], message: str) -> None:
-    CONSTRAINT_ERRORS[name] = (error, message)
-
-
 def translate(error: psycopg.Error) -> AppError:
     constraint = getattr(error.diag, "constraint_name", None)
     if constraint and constraint in CONSTRAINT_ERRORS:
