@@ -32,7 +32,7 @@ from pgvector.psycopg import register_vector
 from psycopg import sql
 
 from app.db.migrator import migrate
-from app.memories.keywords import DEFAULT_THRESHOLD, Candidate, candidate_limit, score_and_rank
+from app.memories.keywords import DEFAULT_THRESHOLD, search_params
 from app.memories.repository import MemoryRepository
 from scripts.bench import (
     CONCURRENCY,
@@ -71,7 +71,7 @@ def search_request(keyword: bool, seed: int) -> Any:
 
 
 def hybrid_recall(database: str, queries: list[str]) -> dict[str, Any]:
-    """The server's two search queries over the whole table, ranked by score_and_rank: index against exact."""
+    """The server's two search queries over the whole table (its ranking is in the SQL): index against exact."""
     repository = MemoryRepository("memories")
     everything = sql.SQL("true")
     statements = {
@@ -84,34 +84,23 @@ def hybrid_recall(database: str, queries: list[str]) -> dict[str, Any]:
         register_vector(conn)
         conn.execute("SET hnsw.iterative_scan = 'strict_order'")
         conn.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
-        plan = " ".join(
-            row[0]
-            for row in conn.execute(
-                sql.SQL("EXPLAIN ") + statements[False],
-                {"vector": Vector(embed_text("plan", DIMS)), "keywords": "plan", "limit": 60},
-            )
-        )
+        probe = {"vector": Vector(embed_text("plan", DIMS)), **search_params("plan", threshold=0.1, top_k=10)}
+        plan = " ".join(row[0] for row in conn.execute(sql.SQL("EXPLAIN ") + statements[False], probe))
         if "memories_hnsw_idx" not in plan:
             raise RuntimeError(f"the index query does not use the HNSW index: {plan[:300]}")
         for query in queries:
-            params = {"vector": Vector(embed_text(query, DIMS)), "keywords": query, "limit": candidate_limit(10)}
+            params = {
+                "vector": Vector(embed_text(query, DIMS)),
+                **search_params(query, threshold=DEFAULT_THRESHOLD, top_k=10),
+            }
             ranked: dict[bool, list[str]] = {}
             for exact, statement in statements.items():
                 started = time.perf_counter()
                 rows = conn.execute(statement, params).fetchall()
                 timings[exact].append((time.perf_counter() - started) * 1000)
-                candidates = [
-                    Candidate(str(row[0]), row[1] or {}, max(0.0, 1.0 - float(row[2])), row[3]) for row in rows
-                ]
-                any_hit = bool(rows and rows[0][4])
-                ranked[exact] = [
-                    r.id
-                    for r in score_and_rank(
-                        candidates, query, any_keyword_hit=any_hit, threshold=DEFAULT_THRESHOLD, top_k=10
-                    )
-                ]
+                ranked[exact] = [str(row[0]) for row in rows]
                 if exact:
-                    keyword_on += any_hit
+                    keyword_on += bool(rows and rows[0][4])
             hits += len(set(ranked[True]) & set(ranked[False]))
             total += len(ranked[True])
     return {

@@ -66,12 +66,59 @@ class Ranked:
     details: dict[str, float]
 
 
+@dataclass(frozen=True)
+class ScoredRow:
+    """A candidate as the search query returns it: gated by the threshold, in mem0's order, cut to top_k."""
+
+    id: str
+    payload: dict[str, Any] | None
+    semantic: float
+    bm25: float
+
+
+def search_params(query: str, *, threshold: float, top_k: int) -> dict[str, Any]:
+    """The ranking's parameters for the search query (app/memories/queries.sql)."""
+    midpoint, steepness = bm25_params(lemmatize_for_bm25(query))
+    return {
+        "keywords": lemmatize_for_bm25(query),
+        "midpoint": midpoint,
+        "steepness": steepness,
+        "threshold": threshold,
+        "top_k": top_k,
+        "limit": candidate_limit(top_k),
+    }
+
+
+def finish(rows: list[ScoredRow], *, any_keyword_hit: bool, threshold: float, top_k: int) -> list[Ranked]:
+    """The end of score_and_rank and of mem0's search for rows Postgres ranked and cut to top_k: the scores and
+    their details, and rows without text dropped (mem0 drops them after the cut, so they cost a place). Expired
+    rows never reach here: the scope's WHERE leaves them out unless show_expired."""
+    max_possible = 2.0 if any_keyword_hit else 1.0
+    kept: list[Ranked] = []
+    for row in rows[:top_k]:
+        payload = row.payload or {}
+        raw = row.semantic + row.bm25
+        score = min(raw / max_possible, 1.0)
+        details = {
+            "semantic_score": row.semantic,
+            "bm25_score": row.bm25,
+            "entity_boost": 0.0,
+            "raw_score": raw,
+            "max_possible_score": max_possible,
+            "final_score": score,
+            "threshold": threshold,
+        }
+        kept.append(Ranked(row.id, payload, score, details))
+    return [r for r in kept if r.payload.get("data")]
+
+
 def score_and_rank(
     candidates: list[Candidate], query: str, *, any_keyword_hit: bool, threshold: float, top_k: int
 ) -> list[Ranked]:
-    """mem0's score_and_rank without entity boosts (this server stores no entities yet). `any_keyword_hit` says
-    whether the keyword search found anything in the scope at all: mem0 divides by 2 then, even when none of the
-    hits is a semantic candidate."""
+    """mem0's score_and_rank without entity boosts (this server stores no entities), over candidates in Python: the
+    reference the search query's SQL ranking follows (tests/unit/test_keywords.py holds it to mem0's own).
+    `any_keyword_hit` says whether the keyword search found anything in the scope at all: mem0 divides by 2 then,
+    even when none of the hits is a semantic candidate."""
     midpoint, steepness = bm25_params(lemmatize_for_bm25(query))
     max_possible = 2.0 if any_keyword_hit else 1.0
     ranked = []

@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 from app.auth.access import Access, restriction_sql
 from app.db.queries import Queries
 from app.errors import InvalidInput
+from app.memories.keywords import ScoredRow
 
 _COMPARISONS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _LOGICAL = ("AND", "OR", "NOT")
@@ -32,11 +33,9 @@ class StoredMemory:
 
 @dataclass(frozen=True)
 class SearchHits:
-    """Semantic candidates, nearest first, each with its keyword rank (None: not a keyword hit), and whether the
-    scope had any keyword hit at all."""
+    """The search query's ranked rows, and whether the scope had any keyword hit at all."""
 
-    memories: list[StoredMemory]
-    keyword_ranks: list[float | None]
+    rows: list[ScoredRow]
     any_keyword_hit: bool
 
 
@@ -276,21 +275,14 @@ class MemoryRepository:
         return int(row[0]) if row else 0
 
     async def search(
-        self,
-        conn: AsyncConnection,
-        where: Where,
-        vector: Sequence[float],
-        keywords: str,
-        limit: int,
-        *,
-        exact: bool,
+        self, conn: AsyncConnection, where: Where, vector: Sequence[float], ranking: Mapping[str, Any], *, exact: bool
     ) -> SearchHits:
+        """mem0's hybrid ranking in one statement; `ranking` holds its parameters (keywords.search_params)."""
         query = self._with_where("search_exact" if exact else "search_index", where)
-        params = {**where.params, "vector": Vector(list(vector)), "keywords": keywords, "limit": limit}
+        params = {**where.params, **ranking, "vector": Vector(list(vector))}
         rows = await (await conn.execute(query, params)).fetchall()
         return SearchHits(
-            [StoredMemory(row[0], row[1] or {}, float(row[2])) for row in rows],
-            [None if row[3] is None else float(row[3]) for row in rows],
+            [ScoredRow(str(row[0]), row[1], float(row[2]), float(row[3])) for row in rows],
             bool(rows and rows[0][4]),
         )
 

@@ -21,7 +21,7 @@ from app.idempotency.service import IdempotencyService, Outcome
 from app.jobs.repository import JobRepository
 from app.llm.client import OllamaClient
 from app.llm.embed_cache import EmbedCache
-from app.memories.keywords import DEFAULT_THRESHOLD, Candidate, candidate_limit, lemmatize_for_bm25, score_and_rank
+from app.memories.keywords import DEFAULT_THRESHOLD, finish, lemmatize_for_bm25, search_params
 from app.memories.payloads import MemoryDraft, drafts_from_messages, memory_hash, now_iso
 from app.memories.repository import (
     HistoryEvent,
@@ -222,22 +222,16 @@ class MemoryService:
         )
         cap = self.settings.exact_search_max_rows + 1
         size_key = scope_key(identifiers, filters, access.like_patterns())
-        keywords = lemmatize_for_bm25(request.query)
+        threshold = DEFAULT_THRESHOLD if request.threshold is None else request.threshold
+        ranking = search_params(request.query, threshold=threshold, top_k=top_k)
         async with storage_errors(), self.pool.connection() as conn:
             size = self.scope_sizes.get(size_key)
             if size is None:
                 size = await self.repository.count_scope(conn, where, cap)
                 self.scope_sizes.put(size_key, size)
             exact = size < cap
-            hits = await self.repository.search(conn, where, vector, keywords, candidate_limit(top_k), exact=exact)
-        candidates = [
-            Candidate(str(memory.id), memory.payload, max(0.0, 1.0 - (memory.distance or 0.0)), rank)
-            for memory, rank in zip(hits.memories, hits.keyword_ranks, strict=True)
-        ]
-        threshold = DEFAULT_THRESHOLD if request.threshold is None else request.threshold
-        ranked = score_and_rank(
-            candidates, request.query, any_keyword_hit=hits.any_keyword_hit, threshold=threshold, top_k=top_k
-        )
+            hits = await self.repository.search(conn, where, vector, ranking, exact=exact)
+        ranked = finish(hits.rows, any_keyword_hit=hits.any_keyword_hit, threshold=threshold, top_k=top_k)
         items = []
         for result in ranked:
             item = to_item(StoredMemory(uuid.UUID(result.id), result.payload)) | {"score": result.score}
