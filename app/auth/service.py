@@ -10,6 +10,7 @@ import secrets
 import time
 from collections.abc import Mapping, Sequence
 
+from cachetools import TTLCache
 from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -27,6 +28,7 @@ KEY_PREFIX = "m0fk_"
 ENV_ADMIN_ID = "env-admin"
 _MINTED_KEY = re.compile(r"m0fk_([0-9a-f]{12})_[A-Za-z0-9_-]{20,}")
 TOUCH_EVERY_S = 60.0
+VERIFIED_TTL_S = 5.0
 AUTH_HINT = "send an API key as `X-API-Key: <key>` or `Authorization: Bearer <key>`"
 
 
@@ -64,6 +66,9 @@ class KeyService:
         self.rate = parse(settings.rate_limit) if settings.rate_limit else None
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
         self._touched: dict[str, float] = {}
+        # A verified key is trusted for VERIFIED_TTL_S without a database round trip per request; a revocation
+        # takes effect within that time.
+        self._verified: TTLCache[bytes, Access] = TTLCache(maxsize=10_000, ttl=VERIFIED_TTL_S)
 
     async def bootstrap(self) -> int:
         """Store MEM0_ADMIN_API_KEY's hash (replacing an earlier one); the number of keys that can sign in."""
@@ -80,6 +85,11 @@ class KeyService:
         secret = presented_key(headers)
         if secret is None:
             raise Unauthorized(f"this route needs an API key; {AUTH_HINT}")
+        fingerprint = hashlib.sha256(secret.encode("utf-8")).digest()
+        known = self._verified.get(fingerprint)
+        if known is not None:
+            self._limit(known.key_id)
+            return known
         match = _MINTED_KEY.fullmatch(secret)
         key_id = match.group(1) if match else ENV_ADMIN_ID
         async with storage_errors(), self.pool.connection() as conn:
@@ -89,8 +99,10 @@ class KeyService:
             if time.monotonic() - self._touched.get(key_id, float("-inf")) > TOUCH_EVERY_S:
                 self._touched[key_id] = time.monotonic()
                 await self.repository.touch(conn, key_id)
-        self._limit(key_id)
-        return Access(f"key:{key_id}", key.admin, key.patterns)
+        access = Access(f"key:{key_id}", key.admin, key.patterns)
+        self._verified[fingerprint] = access
+        self._limit(access.key_id)
+        return access
 
     def _limit(self, key_id: str) -> None:
         if self.rate is None or self.limiter.hit(self.rate, key_id):
