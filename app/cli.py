@@ -129,6 +129,6 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_check(settings))
     if args.command == "keys":
         return asyncio.run(run_keys(args, settings))
-    if args.command in ("invariants", "backup", "restore", "canary"):
+    if args.command in ("invariants", "backup", "restore", "canary", "import"):
         return asyncio.run(run_ops(args, settings))
     return asyncio.run(_migrate(settings))

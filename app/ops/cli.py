@@ -1,4 +1,4 @@
-"""`mem0-fixed invariants | backup | restore | canary`: the operations the users' runbook calls, in the image."""
+"""`mem0-fixed invariants | backup | restore | canary | import`: the runbook's operations, in the image."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from app.config import Settings
 from app.lifespan import build_ollama_client, resolve_conninfo
 from app.ops.backup import BackupError, dump, manifest, read_manifest, restore
 from app.ops.canary import Canary, evidence
+from app.ops.importer import add_import_parser, run_import
 from app.ops.invariants import Invariants, check_invariants
 
 EXIT_BROKEN = 1
@@ -35,6 +36,7 @@ def add_ops_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser
     canary.add_argument("--rates", default="1,5", help="requests per second of each stage after the first (1,5)")
     canary.add_argument("--stage-seconds", type=float, default=60.0, help="length of each rate's stage (60)")
     canary.add_argument("--evidence", type=Path, default=Path("canary-evidence.json"), help="the JSON report")
+    add_import_parser(commands)
 
 
 async def run_canary(args: argparse.Namespace, settings: Settings) -> int:
@@ -63,6 +65,8 @@ def _number(value: float | None) -> str:
 async def run_ops(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "canary":
         return await run_canary(args, settings)
+    if args.command == "import":
+        return await run_import(args, settings)
     conninfo = await resolve_conninfo(settings)
     if args.command == "invariants":
         found = await _invariants(settings, conninfo, probe_embedder=not args.offline)
