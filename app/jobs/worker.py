@@ -32,7 +32,7 @@ from app.errors import (
 )
 from app.jobs.repository import NOTIFY_CHANNEL, ClaimedJob, JobRepository, backoff_delay_s
 from app.llm.client import OllamaClient
-from app.llm.extraction import Extraction, PromptTruncated, extract_facts
+from app.llm.extraction import Extraction, PromptTruncated, conversation_windows, extract_facts
 from app.memories.payloads import MemoryDraft, drafts_from_facts, drafts_from_messages
 from app.memories.responses import added_results
 from app.memories.schemas import MemoryCreate
@@ -216,6 +216,17 @@ class JobWorkers:
         return [], "none"
 
     async def _extract(self, messages: list[dict[str, str]], instructions: str | None) -> Extraction:
+        """The facts of the whole conversation, window by window when it is longer than one context window."""
+        windows = conversation_windows(
+            messages,
+            num_predict=self.settings.llm_num_predict,
+            max_ctx=self.settings.llm_num_ctx,
+            instructions=instructions,
+        )
+        extractions = [await self._extract_window(window, instructions) for window in windows]
+        return Extraction([fact for extraction in extractions for fact in extraction.facts], extractions[-1].model)
+
+    async def _extract_window(self, messages: list[dict[str, str]], instructions: str | None) -> Extraction:
         models = [self.models.primary] + ([self.models.fallback] if self.models.fallback else [])
         last: AppError | None = None
         for model in models:

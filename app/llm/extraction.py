@@ -89,6 +89,29 @@ def estimate_tokens(chat_messages: list[dict[str, str]]) -> int:
     return int(chars / CHARS_PER_TOKEN) + 16 * len(chat_messages)
 
 
+def conversation_windows(
+    messages: list[dict[str, str]], *, num_predict: int, max_ctx: int, instructions: str | None = None
+) -> list[list[dict[str, str]]]:
+    """Consecutive runs of the conversation whose prompt and answer each fit the context window: a transcript longer
+    than one window is extracted window by window instead of refused. A single message too long for any window stays
+    alone in its own, and its extraction reports the truncation."""
+    budget = max_ctx - num_predict - CONTEXT_MARGIN_TOKENS
+    base = estimate_tokens(build_chat_messages([], instructions))
+    windows: list[list[dict[str, str]]] = []
+    current: list[dict[str, str]] = []
+    used = base
+    for message in messages:
+        cost = int((len(render_conversation([message])) + 1) / CHARS_PER_TOKEN) + 1
+        if current and used + cost > budget:
+            windows.append(current)
+            current, used = [], base
+        current.append(message)
+        used += cost
+    if current:
+        windows.append(current)
+    return windows
+
+
 def choose_num_ctx(prompt_tokens: int, num_predict: int, max_ctx: int) -> int:
     """Room for prompt + answer + margin, rounded up to a multiple of 1024, within [MIN_NUM_CTX, max_ctx]."""
     needed = prompt_tokens + num_predict + CONTEXT_MARGIN_TOKENS

@@ -232,7 +232,10 @@ def test_a_graceful_stop_hands_running_jobs_back_at_once(infer_server, standin, 
 
     assert (
         count_rows(
-            fresh_db, "jobs", "public_id = %s AND status = 'PENDING' AND attempts = 0 AND locked_until IS NULL", (job_id,)
+            fresh_db,
+            "jobs",
+            "public_id = %s AND status = 'PENDING' AND attempts = 0 AND locked_until IS NULL",
+            (job_id,),
         )
         == 1
     )
@@ -258,3 +261,20 @@ def test_a_primary_model_that_keeps_failing_hands_the_job_to_the_fallback_model(
     assert job["status"] == "SUCCEEDED", job
     assert job["model"] == fallback
     assert [memory["memory"] for memory in stored] == ["I keep bees on the roof"]
+
+
+def test_a_transcript_longer_than_the_context_window_is_extracted_window_by_window(infer_server, standin):
+    server = infer_server(MEM0_LLM_NUM_CTX="2048")
+    user = f"u-{uuid.uuid4().hex}"
+    chatter = " ".join(f"We talked about topic {n}." for n in range(12))
+    messages = [{"role": "user", "content": f"My parrot number {i} is called Polly{i}. {chatter}"} for i in range(40)]
+    standin.reset_stats()
+    with server.client() as client:
+        response = client.post("/memories", json={"messages": messages, "user_id": user, "infer": True})
+        stored = {
+            m["memory"] for m in client.get("/memories", params={"user_id": user, "top_k": 1000}).json()["results"]
+        }
+
+    assert response.status_code == 200, response.text
+    assert standin.stats()["counts"]["chat"] >= 3  # one extraction call per window
+    assert {"My parrot number 0 is called Polly0", "My parrot number 39 is called Polly39"} <= stored
