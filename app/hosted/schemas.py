@@ -152,7 +152,9 @@ class HostedSearch(HostedModel):
     threshold: float | None = Field(None, ge=0.0, le=1.0)
     rerank: Literal[False] | None = Field(None, description="No reranker runs here: only false is accepted.")
     show_expired: bool = False
-    keyword_search: Literal[False] | None = Field(None, description="Vector search only: only false is accepted.")
+    keyword_search: Literal[True] | None = Field(
+        None, description="Search is always hybrid (semantic + keyword, as mem0 ranks it): only true is accepted."
+    )
     latest_only: bool | None = None
     output_format: Literal["v1.1"] | None = None
 

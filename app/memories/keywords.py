@@ -10,7 +10,6 @@ do not add results."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,20 +41,6 @@ def bm25_params(lemmatized_query: str) -> tuple[float, float]:
     if terms <= 15:
         return 10.0, 0.5
     return 12.0, 0.5
-
-
-def normalize_bm25(raw: float, midpoint: float, steepness: float) -> float:
-    return 1.0 / (1.0 + math.exp(-steepness * (raw - midpoint)))
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A semantic candidate: its row, its semantic score, and its raw keyword rank (None: not a keyword hit)."""
-
-    id: str
-    payload: dict[str, Any]
-    semantic: float
-    keyword_rank: float | None
 
 
 @dataclass(frozen=True)
@@ -90,7 +75,7 @@ def search_params(query: str, *, threshold: float, top_k: int) -> dict[str, Any]
 
 
 def finish(rows: list[ScoredRow], *, any_keyword_hit: bool, threshold: float, top_k: int) -> list[Ranked]:
-    """The end of score_and_rank and of mem0's search for rows Postgres ranked and cut to top_k: the scores and
+    """The end of mem0's score_and_rank and search for rows Postgres ranked and cut to top_k: the scores and
     their details, and rows without text dropped (mem0 drops them after the cut, so they cost a place). Expired
     rows never reach here: the scope's WHERE leaves them out unless show_expired."""
     max_possible = 2.0 if any_keyword_hit else 1.0
@@ -110,36 +95,3 @@ def finish(rows: list[ScoredRow], *, any_keyword_hit: bool, threshold: float, to
         }
         kept.append(Ranked(row.id, payload, score, details))
     return [r for r in kept if r.payload.get("data")]
-
-
-def score_and_rank(
-    candidates: list[Candidate], query: str, *, any_keyword_hit: bool, threshold: float, top_k: int
-) -> list[Ranked]:
-    """mem0's score_and_rank without entity boosts (this server stores no entities), over candidates in Python: the
-    reference the search query's SQL ranking follows (tests/unit/test_keywords.py holds it to mem0's own).
-    `any_keyword_hit` says whether the keyword search found anything in the scope at all: mem0 divides by 2 then,
-    even when none of the hits is a semantic candidate."""
-    midpoint, steepness = bm25_params(lemmatize_for_bm25(query))
-    max_possible = 2.0 if any_keyword_hit else 1.0
-    ranked = []
-    for candidate in candidates:
-        # Expired rows never reach here: the search's WHERE leaves them out unless show_expired.
-        if candidate.semantic < threshold:
-            continue
-        rank = candidate.keyword_rank
-        bm25 = normalize_bm25(rank, midpoint, steepness) if rank is not None and rank > 0 else 0.0
-        raw = candidate.semantic + bm25
-        score = min(raw / max_possible, 1.0)
-        details = {
-            "semantic_score": candidate.semantic,
-            "bm25_score": bm25,
-            "entity_boost": 0.0,
-            "raw_score": raw,
-            "max_possible_score": max_possible,
-            "final_score": score,
-            "threshold": threshold,
-        }
-        ranked.append(Ranked(candidate.id, candidate.payload, score, details))
-    ranked.sort(key=lambda r: r.score, reverse=True)  # stable: equal scores keep the semantic order, as in mem0
-    # mem0 cuts to top_k first, then drops rows without text, so such rows cost a place.
-    return [r for r in ranked[:top_k] if r.payload.get("data")]

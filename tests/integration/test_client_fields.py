@@ -25,7 +25,8 @@ HONOURED = {
         "custom_instructions",  # test_upstream_fields (prompt), test_hosted_api
         "expiration_date",  # test_upstream_fields, test_hosted_api
     },
-    "search": {"filters", "top_k", "threshold", "show_expired", "latest_only"},  # test_upstream_fields, test_hosted_api
+    # test_upstream_fields, test_hosted_api, test_hybrid_search (keyword search is always on)
+    "search": {"filters", "top_k", "threshold", "show_expired", "latest_only", "keyword_search"},
     "get_all": {"filters", "page", "page_size", "latest_only"},  # test_mem0_clients (pages)
     "update": {"text", "metadata", "expiration_date"},  # test_upstream_fields, test_mem0_clients
 }

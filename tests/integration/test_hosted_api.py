@@ -200,7 +200,7 @@ def test_expiration_dates_are_honoured_as_mem0_does(hosted, app_api):
         ("/v3/memories/add/", {"expiration_date": "soon"}, "expiration_date"),
         ("/v3/memories/add/", {"output_format": "v1.0"}, "output_format"),
         ("/v3/memories/search/", {"rerank": True}, "rerank"),
-        ("/v3/memories/search/", {"keyword_search": True}, "keyword_search"),
+        ("/v3/memories/search/", {"keyword_search": False}, "keyword_search"),
         ("/v3/memories/search/", {"categories": ["food"]}, "categories"),
         ("/v3/memories/search/", {"fields": ["memory"]}, "fields"),
         ("/v3/memories/", {"start_date": "2024-01-01"}, "start_date"),
