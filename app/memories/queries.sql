@@ -34,57 +34,32 @@ SELECT count(*) FROM (SELECT 1 FROM "{collection}" WHERE {where} LIMIT %(cap)s) 
 -- Search is mem0 2.2.1's hybrid retrieval (Memory._search_vector_store + utils/scoring.score_and_rank) in one
 -- round trip. Candidates: the scope's nearest rows (semantic) and its best full-text hits on
 -- payload.text_lemmatized (keyword: what mem0's pgvector keyword_search runs), each cut to the candidate limit,
--- both under the same {where}, so the caller key's restriction holds on each. Then mem0's formula: semantic score
+-- both under the same WHERE, so the caller key's restriction holds on each. Then mem0's formula: semantic score
 -- max(0, 1 - distance), gated by the threshold; keyword rank squashed by mem0's sigmoid; their sum divided by 2 when
 -- the scope had any keyword hit (else 1), capped at 1; ties keep the semantic order (mem0 sorts stably).
 -- The rank goes through text to float8 because mem0 reads the `real` as text: both then use the same double.
 -- Only the top_k rows come back, so the other candidates' payloads never leave Postgres. (mem0 drops expired rows
--- after cutting the candidates; here the scope's {where} leaves them out before, unless show_expired.)
+-- after cutting the candidates; here the scope's WHERE leaves them out before, unless show_expired.)
 
+-- The semantic candidates, by scope size (the repository picks one and puts it in search's semantic part).
 -- Small scopes: an exact scan of the scope's rows. Distances are computed in the scan and a top-N sort keeps
 -- the best rows; OFFSET 0 keeps the planner from pulling the subquery up and ordering by the HNSW index.
--- name: search_exact
-WITH semantic AS (
-    SELECT id, payload, distance FROM (
-        SELECT id, payload, vector <=> %(vector)b AS distance FROM "{collection}" WHERE {where} OFFSET 0
-    ) AS scope
-    ORDER BY distance, id
-    LIMIT %(limit)s
-), keyword AS (
-    SELECT id, ts_rank_cd(to_tsvector('simple', payload ->> 'text_lemmatized'), tsq) AS rank
-    FROM "{collection}", plainto_tsquery('simple', %(keywords)s) AS tsq
-    WHERE to_tsvector('simple', payload ->> 'text_lemmatized') @@ tsq AND {where}
-    ORDER BY rank DESC, id
-    LIMIT %(limit)s
-), hit AS (
-    SELECT EXISTS (SELECT 1 FROM keyword WHERE keyword.rank > 0) AS any_hit
-), scored AS (
-    SELECT semantic.id, semantic.payload, semantic.distance, hit.any_hit,
-           greatest(0.0::float8, 1.0::float8 - semantic.distance) AS semantic_score,
-           CASE WHEN keyword.rank > 0
-                THEN 1.0::float8 / (1.0::float8 + exp(-%(steepness)s * (keyword.rank::text::float8 - %(midpoint)s)))
-                ELSE 0.0::float8 END AS bm25_score
-    FROM semantic CROSS JOIN hit LEFT JOIN keyword ON keyword.id = semantic.id
-), ranked AS (
-    SELECT id, payload, semantic_score, bm25_score, any_hit,
-           row_number() OVER (
-               ORDER BY least((semantic_score + bm25_score) / CASE WHEN any_hit THEN 2.0::float8 ELSE 1.0::float8 END,
-                              1.0::float8) DESC,
-                        distance, id
-           ) AS place
-    FROM scored
-    WHERE semantic_score >= %(threshold)s
-)
-SELECT id, payload, semantic_score, bm25_score, any_hit FROM ranked
-WHERE place <= %(top_k)s
-ORDER BY place
+-- name: semantic_exact
+SELECT id, payload, distance FROM (
+    SELECT id, payload, vector <=> %(vector)b AS distance FROM "{collection}" WHERE {where} OFFSET 0
+) AS scope
+ORDER BY distance, id
+LIMIT %(limit)s
 
 -- Large scopes: the HNSW index, scanned iteratively (hnsw.iterative_scan is set on every connection).
--- name: search_index
+-- name: semantic_index
+SELECT id, payload, vector <=> %(vector)b AS distance FROM "{collection}" WHERE {where}
+ORDER BY vector <=> %(vector)b
+LIMIT %(limit)s
+
+-- name: search
 WITH semantic AS (
-    SELECT id, payload, vector <=> %(vector)b AS distance FROM "{collection}" WHERE {where}
-    ORDER BY vector <=> %(vector)b
-    LIMIT %(limit)s
+    {semantic}
 ), keyword AS (
     SELECT id, ts_rank_cd(to_tsvector('simple', payload ->> 'text_lemmatized'), tsq) AS rank
     FROM "{collection}", plainto_tsquery('simple', %(keywords)s) AS tsq

@@ -278,7 +278,8 @@ class MemoryRepository:
         self, conn: AsyncConnection, where: Where, vector: Sequence[float], ranking: Mapping[str, Any], *, exact: bool
     ) -> SearchHits:
         """mem0's hybrid ranking in one statement; `ranking` holds its parameters (keywords.search_params)."""
-        query = self._with_where("search_exact" if exact else "search_index", where)
+        semantic = self._with_where("semantic_exact" if exact else "semantic_index", where)
+        query = self.q["search"].format(where=where.clause(), semantic=semantic)
         params = {**where.params, **ranking, "vector": Vector(list(vector))}
         rows = await (await conn.execute(query, params)).fetchall()
         return SearchHits(
