@@ -74,34 +74,6 @@ def _queries(rng: random.Random, corpus: dict[str, list[str]]) -> list[tuple[str
     return queries
 
 
-@pytest.fixture
-def mem0_memory(module_db, standin_session, tmp_path):
-    from mem0 import Memory
-
-    config = {
-        "vector_store": {
-            "provider": "pgvector",
-            "config": {"connection_string": module_db, "collection_name": "memories", "embedding_model_dims": 768},
-        },
-        "embedder": {
-            "provider": "ollama",
-            "config": {
-                "model": "nomic-embed-text:latest",
-                "ollama_base_url": standin_session.url,
-                "embedding_dims": 768,
-            },
-        },
-        "llm": {
-            "provider": "ollama",
-            "config": {"model": "mistral:7b-instruct-q5_K_M", "ollama_base_url": standin_session.url},
-        },
-        "history_db_path": str(tmp_path / "mem0-history.db"),
-    }
-    memory = Memory.from_config(config)
-    yield memory
-    memory.vector_store.connection_pool.close()
-
-
 def _write(api, user: str, texts: list[str]) -> list[str]:
     body = {"messages": [{"role": "user", "content": t} for t in texts], "user_id": user, "infer": False}
     response = api.post("/memories", json=body)

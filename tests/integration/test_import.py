@@ -20,6 +20,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from tests.conftest import DIMS, repo_root, server_env
+from tests.support.cli import run_cli
 from tests.support.postgres import count_rows, create_database
 from tests.support.server_process import ServerProcess, clean_environment
 
@@ -100,21 +101,12 @@ def upstream(pg_admin: str, tmp_path: Path) -> tuple[str, Path, list[str]]:
     return source, history, ids
 
 
-def _command(source: str, history: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "app", "import", "--from-table", "mem0_legacy", "--from-database-url", source,
-            "--history-db", str(history), *extra]  # fmt: skip
+def _import_args(source: str, history: Path) -> list[str]:
+    return ["import", "--from-table", "mem0_legacy", "--from-database-url", source, "--history-db", str(history)]
 
 
 def _import(target: str, standin, source: str, history: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        _command(source, history, *extra),
-        cwd=repo_root(),
-        env=clean_environment(**server_env(target, standin)),
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    return run_cli(server_env(target, standin), *_import_args(source, history), *extra, timeout_s=180)
 
 
 def _source_fingerprint(source: str) -> tuple[object, ...]:
@@ -131,7 +123,7 @@ def _kill_after_progress_lines(target: str, standin, source: str, history: Path,
     """Starts the import with small slow batches and SIGKILLs it after `lines` progress lines."""
     standin.control(embed_latency_ms=300)
     process = subprocess.Popen(
-        _command(source, history, "--batch-size", "10"),
+        [sys.executable, "-m", "app", *_import_args(source, history), "--batch-size", "10"],
         cwd=repo_root(),
         env=clean_environment(**server_env(target, standin)),
         stdout=subprocess.PIPE,
@@ -217,15 +209,7 @@ def test_import_survives_a_kill_and_a_failing_embedder_then_imports_nothing_more
     assert count_rows(fresh_db, "memory_history") == MEMORIES + len(UPDATED)
     assert _source_fingerprint(source) == before
 
-    invariants = subprocess.run(
-        [sys.executable, "-m", "app", "invariants"],
-        cwd=repo_root(),
-        env=clean_environment(**server_env(fresh_db, standin)),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    invariants = run_cli(server_env(fresh_db, standin), "invariants")
     assert invariants.returncode == 0, invariants.stdout + invariants.stderr
 
     with ServerProcess(server_env(fresh_db, standin)) as server, server.client() as client:

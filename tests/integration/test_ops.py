@@ -7,7 +7,6 @@ import asyncio
 import json
 import shutil
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -16,20 +15,13 @@ import pytest
 
 from app.db.migrator import migrate
 from tests.conftest import DIMS, repo_root, server_env
+from tests.support.cli import run_cli
 from tests.support.postgres import with_database
-from tests.support.server_process import ServerProcess, clean_environment
+from tests.support.server_process import ServerProcess
 
 
 def _cli(database_url: str, standin, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=repo_root(),
-        env=clean_environment(**server_env(database_url, standin)),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(server_env(database_url, standin), *args)
 
 
 @pytest.fixture

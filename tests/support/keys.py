@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
-from tests.support.server_process import REPO_ROOT, TEST_ADMIN_KEY, clean_environment
+from tests.support.cli import run_cli
+from tests.support.server_process import TEST_ADMIN_KEY
 
 
 def keys_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app", "keys", *args],
-        cwd=REPO_ROOT,
-        env=clean_environment(DATABASE_URL=database_url, MEM0_ADMIN_API_KEY=TEST_ADMIN_KEY),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli({"DATABASE_URL": database_url, "MEM0_ADMIN_API_KEY": TEST_ADMIN_KEY}, "keys", *args)
 
 
 def mint_key(database_url: str, *args: str) -> str:
