@@ -66,6 +66,11 @@ async def with_retries(
     raise AssertionError("unreachable: tenacity reraises")
 
 
+def vector_tables(settings: Settings) -> list[str]:
+    """Every table with a vector column the server reads or upstream mem0 leaves: all must share one dimension."""
+    return [settings.collection_name, f"{settings.collection_name}_entities", MEM0_TELEMETRY_TABLE]
+
+
 async def vector_column_dims(conn: AsyncConnection, tables: list[str]) -> dict[str, int]:
     """`table.column` -> N for every vector(N) column of the given tables that exist."""
     cursor = await conn.execute(
@@ -115,7 +120,7 @@ async def check_database(settings: Settings, conninfo: str, report: CheckReport)
             )
             return None
         report.add("pgvector", True, f"available (version {row[0]})")
-        return await vector_column_dims(conn, [settings.collection_name, MEM0_TELEMETRY_TABLE])
+        return await vector_column_dims(conn, vector_tables(settings))
 
 
 async def check_ollama(

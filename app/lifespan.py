@@ -14,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from app.auth.repository import KeyRepository
 from app.auth.service import KeyService
 from app.background import PeriodicTask
-from app.checks import MEM0_TELEMETRY_TABLE, run_checks, vector_column_dims
+from app.checks import run_checks, vector_column_dims, vector_tables
 from app.config import Settings
 from app.db.embedded import release_embedded_postgres, start_embedded_postgres
 from app.db.migrator import MigrationError, migrate
@@ -31,6 +31,7 @@ from app.llm.client import CallObserver, OllamaClient
 from app.memories.repository import MemoryRepository
 from app.memories.service import MemoryService
 from app.metrics import Metrics
+from app.named_entities.repository import NamedEntityRepository
 from app.state import AppState, Readiness
 from app.system.embedder_health import EmbedderHealth
 from app.telemetry.backlog import Backlog
@@ -126,7 +127,7 @@ def build_telemetry(settings: Settings, pool: AsyncConnectionPool, metrics: Metr
 async def record_column_dims(settings: Settings, pool: AsyncConnectionPool, metrics: Metrics) -> None:
     metrics.embedding_dims.labels("configured").set(settings.embedding_dims)
     async with pool.connection() as conn:
-        columns = await vector_column_dims(conn, [settings.collection_name, MEM0_TELEMETRY_TABLE])
+        columns = await vector_column_dims(conn, vector_tables(settings))
     for column, dims in columns.items():
         metrics.embedding_dims.labels(f"column {column}").set(dims)
 
@@ -204,6 +205,7 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
         pool,
         ollama,
         MemoryRepository(settings.collection_name),
+        NamedEntityRepository(settings.collection_name),
         job_repository,
         idempotency,
         metrics,

@@ -18,6 +18,7 @@ from app.mcp.server import mcp_router
 from app.memories.router import router as memories_router
 from app.metrics import build_metrics, request_observer
 from app.middleware import RequestContextMiddleware
+from app.named_entities.router import router as named_entities_router
 from app.providers.router import router as providers_router
 from app.system.router import admin_router as system_admin_router
 from app.system.router import router as system_router
@@ -56,6 +57,7 @@ def create_app(settings: Settings, egress_guard: EgressGuard | None = None) -> F
     app.include_router(memories_router, responses=ERROR_RESPONSES)
     app.include_router(jobs_router, responses=ERROR_RESPONSES)
     app.include_router(entities_router, responses=ERROR_RESPONSES)
+    app.include_router(named_entities_router, responses=ERROR_RESPONSES)
     app.include_router(providers_router, responses=ERROR_RESPONSES)
     app.include_router(hosted_router, responses=ERROR_RESPONSES)
     app.include_router(mcp_router(settings))  # MCP at /mcp; its lifespan runs the SDK's session manager

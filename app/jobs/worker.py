@@ -32,7 +32,7 @@ from app.errors import (
 )
 from app.jobs.repository import NOTIFY_CHANNEL, ClaimedJob, JobRepository, backoff_delay_s
 from app.llm.client import OllamaClient
-from app.llm.extraction import Extraction, PromptTruncated, conversation_windows, extract_facts
+from app.llm.extraction import Extraction, PromptTruncated, conversation_windows, extract_facts, merge_extractions
 from app.memories.payloads import MemoryDraft, drafts_from_facts, drafts_from_messages
 from app.memories.responses import added_results
 from app.memories.schemas import MemoryCreate
@@ -176,12 +176,14 @@ class JobWorkers:
         extraction = await self._extraction_of(job, request)
         drafts, outcome = self._drafts(request, extraction)
         rows = await self.memories.embed(drafts)
+        entities = await self.memories.embed_entities(extraction.entities if outcome == "llm" else [])
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
             if not await self.repository.lock_running(conn, job):
                 logger.warning("job lost its lease before completing; nothing stored", extra={"job_id": job.ref})
                 return
             if outcome == "llm":
                 stored = await self.memories.insert_unseen(conn, request.identifiers(), rows)
+                await self.memories.link_entities(conn, request.identifiers(), stored, entities)
             else:
                 stored = await self.memories.insert(conn, rows)
             result = {
@@ -189,6 +191,7 @@ class JobWorkers:
                 "extracted": len(extraction.facts),
                 "already_stored": len(rows) - len(stored),
                 "extraction": outcome,
+                "entities": [{"name": entity.name, "type": entity.type} for entity in entities],
             }
             await self.repository.complete(conn, job, result, extraction.model)
         logger.info("job succeeded", extra={"job_id": job.ref, "stored": len(stored), "extraction": outcome})
@@ -224,7 +227,7 @@ class JobWorkers:
             instructions=instructions,
         )
         extractions = [await self._extract_window(window, instructions) for window in windows]
-        return Extraction([fact for extraction in extractions for fact in extraction.facts], extractions[-1].model)
+        return merge_extractions(extractions)
 
     async def _extract_window(self, messages: list[dict[str, str]], instructions: str | None) -> Extraction:
         models = [self.models.primary] + ([self.models.fallback] if self.models.fallback else [])

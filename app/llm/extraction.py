@@ -13,11 +13,23 @@ from app.llm.client import OllamaClient
 
 logger = logging.getLogger(__name__)
 
+ENTITY_TYPES = ("person", "place", "organization", "product")
+
 # Ollama structured outputs: the reply is constrained to this schema, so it always parses.
 FACTS_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "properties": {"facts": {"type": "array", "items": {"type": "string"}}},
-    "required": ["facts"],
+    "properties": {
+        "facts": {"type": "array", "items": {"type": "string"}},
+        "entities": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "type": {"type": "string", "enum": list(ENTITY_TYPES)}},
+                "required": ["name", "type"],
+            },
+        },
+    },
+    "required": ["facts", "entities"],
 }
 
 # Written for 7B models: short, imperative, the rules that matter from mem0's extraction prompt.
@@ -29,7 +41,9 @@ Rules:
   questions or answers into facts.
 - Skip greetings, small talk and anything not worth remembering.
 - Write facts in the language of the conversation.
-Answer with JSON: {"facts": ["...", "..."]}. If there is nothing worth remembering, answer {"facts": []}."""
+- List the people, places, organizations and products your facts name, each spelled as in the fact.
+Answer with JSON: {"facts": ["...", "..."], "entities": [{"name": "...", "type": "person"}]}, a type being
+person, place, organization or product. If there is nothing worth remembering, answer {"facts": [], "entities": []}."""
 
 CHARS_PER_TOKEN = 3.0  # conservative: estimates more tokens than most tokenizers produce for English
 CONTEXT_MARGIN_TOKENS = 256
@@ -37,6 +51,8 @@ MIN_NUM_CTX = 2048
 # A reply past these is a runaway generation, not facts: refused rather than stored.
 MAX_FACTS = 100
 MAX_FACT_CHARS = 2000
+MAX_ENTITIES = 100
+MAX_ENTITY_CHARS = 200
 
 
 class PromptTruncated(UpstreamError):
@@ -46,21 +62,46 @@ class PromptTruncated(UpstreamError):
 
 
 @dataclass(frozen=True)
+class ExtractedEntity:
+    """A person, place, organization or product the facts name, as the model spelled it."""
+
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
 class Extraction:
     """What the model found, stored on the job so a retry after a storage failure does not ask again."""
 
     facts: list[str]
+    entities: list[ExtractedEntity]
     model: str
 
     def to_json(self) -> dict[str, object]:
-        return {"facts": self.facts, "model": self.model}
+        entities = [{"name": entity.name, "type": entity.type} for entity in self.entities]
+        return {"facts": self.facts, "entities": entities, "model": self.model}
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> Extraction:
         facts, model = data.get("facts"), data.get("model")
         if not isinstance(facts, list) or not all(isinstance(f, str) for f in facts) or not isinstance(model, str):
             raise InvalidModelOutput("the job's stored extraction is not {facts: [string], model: string}")
-        return cls(facts, model)
+        return cls(facts, parse_entities(data), model)
+
+
+def merge_extractions(extractions: list[Extraction]) -> Extraction:
+    """One extraction for a conversation extracted window by window: every fact, each entity once."""
+    entities: dict[str, ExtractedEntity] = {}
+    for extraction in extractions:
+        for entity in extraction.entities:
+            entities.setdefault(entity_key(entity.name), entity)
+    facts = [fact for extraction in extractions for fact in extraction.facts]
+    return Extraction(facts, list(entities.values()), extractions[-1].model)
+
+
+def entity_key(name: str) -> str:
+    """mem0's normalisation of an entity's text: one entity per key in a scope."""
+    return " ".join(name.lower().split())
 
 
 def render_conversation(messages: list[dict[str, str]]) -> str:
@@ -119,14 +160,54 @@ def choose_num_ctx(prompt_tokens: int, num_predict: int, max_ctx: int) -> int:
     return max(MIN_NUM_CTX, min(rounded, max_ctx))
 
 
-def parse_facts(content: str) -> list[str]:
+def parse_reply(content: str, model: str) -> Extraction:
     """Parse and validate the schema-constrained reply before anything hashes or stores it; anything else is
     an upstream error, never "no facts"."""
     try:
         data = json.loads(content)
     except json.JSONDecodeError:
         raise UpstreamError("the model's extraction reply is not JSON") from None
-    facts = data.get("facts") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        raise InvalidModelOutput('the model\'s extraction reply does not match {"facts": [string]}')
+    return Extraction(parse_facts(data), parse_entities(data), model)
+
+
+def parse_entities(data: dict[str, Any]) -> list[ExtractedEntity]:
+    """The reply's entities, validated like its facts; an extraction without the key (stored on a job before
+    entities were asked for) has none."""
+    entities = data.get("entities", [])
+    if not isinstance(entities, list) or len(entities) > MAX_ENTITIES:
+        raise InvalidModelOutput(f"the model's entities are not a list of at most {MAX_ENTITIES}")
+    found: list[ExtractedEntity] = []
+    for index, entity in enumerate(entities):
+        name = entity.get("name") if isinstance(entity, dict) else None
+        kind = entity.get("type") if isinstance(entity, dict) else None
+        if not isinstance(name, str) or kind not in ENTITY_TYPES:
+            raise InvalidModelOutput(
+                f"entity {index} of the model's reply is not {{name: string, type: {' | '.join(ENTITY_TYPES)}}}"
+            )
+        name = " ".join(name.replace("\x00", "").split())
+        if len(name) > MAX_ENTITY_CHARS or not _is_storable(name):
+            raise InvalidModelOutput(
+                f"entity {index} of the model's reply is longer than {MAX_ENTITY_CHARS} characters "
+                "or holds invalid Unicode"
+            )
+        # A name without a letter or digit ("&") names nothing a text search could find.
+        if any(character.isalnum() for character in name):
+            found.append(ExtractedEntity(name, str(kind)))
+    return found
+
+
+def _is_storable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def parse_facts(data: dict[str, Any]) -> list[str]:
+    facts = data.get("facts")
     if not isinstance(facts, list) or not all(isinstance(fact, str) for fact in facts):
         raise InvalidModelOutput('the model\'s extraction reply does not match {"facts": [string]}')
     if len(facts) > MAX_FACTS:
@@ -139,12 +220,10 @@ def parse_facts(content: str) -> list[str]:
             raise InvalidModelOutput(
                 f"fact {index} of the model's reply has {len(fact)} characters (at most {MAX_FACT_CHARS})"
             )
-        try:
-            fact.encode("utf-8")
-        except UnicodeEncodeError:
+        if not _is_storable(fact):
             raise InvalidModelOutput(
                 f"fact {index} of the model's reply holds invalid Unicode (a lone surrogate), so it cannot be stored"
-            ) from None
+            )
     return [fact for fact in cleaned if fact]
 
 
@@ -192,4 +271,4 @@ async def extract_facts(
         },
     )
     check_truncation(response.prompt_eval_count, num_ctx)
-    return Extraction(parse_facts(response.message.content or ""), model)
+    return parse_reply(response.message.content or "", model)

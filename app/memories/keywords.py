@@ -5,8 +5,8 @@ functions with mem0's own.
 The keyword signal is Postgres full-text search over `payload ->> 'text_lemmatized'` ('simple' configuration,
 `plainto_tsquery`, `ts_rank_cd`: what mem0's pgvector store runs), squashed into [0, 1] by a sigmoid whose
 midpoint and steepness depend on the query's length, and added to the semantic score (1 - cosine distance); the
-sum is divided by the largest it could be. Only semantic candidates are ranked: the keyword hits lift them, they
-do not add results."""
+sum, plus the entity boost of memories linked to entities the query names, is divided by the largest it could be.
+Only semantic candidates are ranked: keyword hits and entities lift them, they do not add results."""
 
 from __future__ import annotations
 
@@ -59,6 +59,7 @@ class ScoredRow:
     payload: dict[str, Any] | None
     semantic: float
     bm25: float
+    entity: float
 
 
 def search_params(query: str, *, threshold: float, top_k: int) -> dict[str, Any]:
@@ -66,6 +67,8 @@ def search_params(query: str, *, threshold: float, top_k: int) -> dict[str, Any]
     midpoint, steepness = bm25_params(lemmatize_for_bm25(query))
     return {
         "keywords": lemmatize_for_bm25(query),
+        "query": query,
+        "entity_weight": ENTITY_BOOST_WEIGHT,
         "midpoint": midpoint,
         "steepness": steepness,
         "threshold": threshold,
@@ -74,20 +77,22 @@ def search_params(query: str, *, threshold: float, top_k: int) -> dict[str, Any]
     }
 
 
-def finish(rows: list[ScoredRow], *, any_keyword_hit: bool, threshold: float, top_k: int) -> list[Ranked]:
+def finish(
+    rows: list[ScoredRow], *, any_keyword_hit: bool, any_entity: bool, threshold: float, top_k: int
+) -> list[Ranked]:
     """The end of mem0's score_and_rank and search for rows Postgres ranked and cut to top_k: the scores and
     their details, and rows without text dropped (mem0 drops them after the cut, so they cost a place). Expired
     rows never reach here: the scope's WHERE leaves them out unless show_expired."""
-    max_possible = 2.0 if any_keyword_hit else 1.0
+    max_possible = 1.0 + (1.0 if any_keyword_hit else 0.0) + (ENTITY_BOOST_WEIGHT if any_entity else 0.0)
     kept: list[Ranked] = []
     for row in rows[:top_k]:
         payload = row.payload or {}
-        raw = row.semantic + row.bm25
+        raw = row.semantic + row.bm25 + row.entity
         score = min(raw / max_possible, 1.0)
         details = {
             "semantic_score": row.semantic,
             "bm25_score": row.bm25,
-            "entity_boost": 0.0,
+            "entity_boost": row.entity,
             "raw_score": raw,
             "max_possible_score": max_possible,
             "final_score": score,

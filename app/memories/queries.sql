@@ -34,9 +34,13 @@ SELECT count(*) FROM (SELECT 1 FROM "{collection}" WHERE {where} LIMIT %(cap)s) 
 -- Search is mem0 2.2.1's hybrid retrieval (Memory._search_vector_store + utils/scoring.score_and_rank) in one
 -- round trip. Candidates: the scope's nearest rows (semantic) and its best full-text hits on
 -- payload.text_lemmatized (keyword: what mem0's pgvector keyword_search runs), each cut to the candidate limit,
--- both under the same WHERE, so the caller key's restriction holds on each. Then mem0's formula: semantic score
--- max(0, 1 - distance), gated by the threshold; keyword rank squashed by mem0's sigmoid; their sum divided by 2 when
--- the scope had any keyword hit (else 1), capped at 1; ties keep the semantic order (mem0 sorts stably).
+-- both under the same WHERE, so the caller key's restriction holds on each. Entity boosts: the scope's entities
+-- the query names (app/named_entities/queries.sql) lift their linked memories by mem0's weight, 0.5, shrunk for
+-- entities linked to many memories; mem0 finds a query's entities with spaCy and matches them by embedding
+-- (similarity >= 0.5), here the query names them, similarity 1. Then mem0's formula: semantic score
+-- max(0, 1 - distance), gated by the threshold; keyword rank squashed by mem0's sigmoid; their sum plus the boost
+-- divided by the largest it could be (1, plus 1 when the scope had any keyword hit, plus 0.5 when the query named
+-- any entity), capped at 1; ties keep the semantic order (mem0 sorts stably).
 -- The rank goes through text to float8 because mem0 reads the `real` as text: both then use the same double.
 -- Only the top_k rows come back, so the other candidates' payloads never leave Postgres. (mem0 drops expired rows
 -- after cutting the candidates; here the scope's WHERE leaves them out before, unless show_expired.)
@@ -66,26 +70,39 @@ WITH semantic AS (
     WHERE to_tsvector('simple', payload ->> 'text_lemmatized') @@ tsq AND {where}
     ORDER BY rank DESC, id
     LIMIT %(limit)s
+), entity AS (
+    SELECT linked.memory_id, max(%(entity_weight)s / (1.0::float8 + 0.001::float8 * power(
+               greatest(jsonb_array_length(payload -> 'linked_memory_ids'), 1) - 1, 2))) AS boost
+    FROM "{collection}_entities"
+    CROSS JOIN LATERAL jsonb_array_elements_text(payload -> 'linked_memory_ids') AS linked (memory_id)
+    WHERE to_tsvector('simple', %(query)s) @@ phraseto_tsquery('simple', payload ->> 'data') AND {entity_where}
+    GROUP BY linked.memory_id
 ), hit AS (
-    SELECT EXISTS (SELECT 1 FROM keyword WHERE keyword.rank > 0) AS any_hit
+    SELECT EXISTS (SELECT 1 FROM keyword WHERE keyword.rank > 0) AS any_hit,
+           EXISTS (SELECT 1 FROM entity) AS any_entity
 ), scored AS (
-    SELECT semantic.id, semantic.payload, semantic.distance, hit.any_hit,
+    SELECT semantic.id, semantic.payload, semantic.distance, hit.any_hit, hit.any_entity,
            greatest(0.0::float8, 1.0::float8 - semantic.distance) AS semantic_score,
            CASE WHEN keyword.rank > 0
                 THEN 1.0::float8 / (1.0::float8 + exp(-%(steepness)s * (keyword.rank::text::float8 - %(midpoint)s)))
-                ELSE 0.0::float8 END AS bm25_score
-    FROM semantic CROSS JOIN hit LEFT JOIN keyword ON keyword.id = semantic.id
+                ELSE 0.0::float8 END AS bm25_score,
+           coalesce(entity.boost, 0.0::float8) AS entity_boost
+    FROM semantic CROSS JOIN hit
+    LEFT JOIN keyword ON keyword.id = semantic.id
+    LEFT JOIN entity ON entity.memory_id = semantic.id::text
 ), ranked AS (
-    SELECT id, payload, semantic_score, bm25_score, any_hit,
+    SELECT id, payload, semantic_score, bm25_score, entity_boost, any_hit, any_entity,
            row_number() OVER (
-               ORDER BY least((semantic_score + bm25_score) / CASE WHEN any_hit THEN 2.0::float8 ELSE 1.0::float8 END,
+               ORDER BY least((semantic_score + bm25_score + entity_boost)
+                              / (1.0::float8 + CASE WHEN any_hit THEN 1.0::float8 ELSE 0.0::float8 END
+                                 + CASE WHEN any_entity THEN %(entity_weight)s ELSE 0.0::float8 END),
                               1.0::float8) DESC,
                         distance, id
            ) AS place
     FROM scored
     WHERE semantic_score >= %(threshold)s
 )
-SELECT id, payload, semantic_score, bm25_score, any_hit FROM ranked
+SELECT id, payload, semantic_score, bm25_score, entity_boost, any_hit, any_entity FROM ranked
 WHERE place <= %(top_k)s
 ORDER BY place
 
@@ -100,12 +117,14 @@ WITH gone AS (DELETE FROM "{collection}" WHERE id = %(id)s AND {where} RETURNING
 INSERT INTO memory_history (id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role)
 SELECT gen_random_uuid(), id, payload ->> 'data', NULL, 'DELETE', now(), now(), true, payload ->> 'actor_id', payload ->> 'role'
 FROM gone
+RETURNING memory_id
 
 -- name: delete_scope
 WITH gone AS (DELETE FROM "{collection}" WHERE {where} RETURNING id, payload)
 INSERT INTO memory_history (id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role)
 SELECT gen_random_uuid(), id, payload ->> 'data', NULL, 'DELETE', now(), now(), true, payload ->> 'actor_id', payload ->> 'role'
 FROM gone
+RETURNING memory_id
 
 -- name: history
 SELECT id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role
@@ -120,7 +139,7 @@ WHERE memory_id = %(memory_id)s AND EXISTS (SELECT 1 FROM "{collection}" WHERE i
 ORDER BY seq
 
 -- name: reset_all
-TRUNCATE "{collection}", memory_history
+TRUNCATE "{collection}", "{collection}_entities", memory_history
 
 -- name: existing_hashes
 SELECT DISTINCT payload ->> 'hash' FROM "{collection}" WHERE {where} AND payload ->> 'hash' = ANY(%(hashes)s)

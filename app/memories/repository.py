@@ -33,10 +33,11 @@ class StoredMemory:
 
 @dataclass(frozen=True)
 class SearchHits:
-    """The search query's ranked rows, and whether the scope had any keyword hit at all."""
+    """The search query's ranked rows, and whether the scope had any keyword hit, or any entity the query names."""
 
     rows: list[ScoredRow]
     any_keyword_hit: bool
+    any_entity: bool
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,13 @@ class HistoryEvent:
 class Where:
     """A parameterised WHERE clause over payload keys: keys are quoted literals, values are placeholders."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "w") -> None:
         self.parts: list[sql.Composable] = []
         self.params: dict[str, Any] = {}
+        self.prefix = prefix  # two clauses in one statement need distinct placeholder names
 
     def _param(self, value: Any) -> sql.Placeholder:
-        name = f"w{len(self.params)}"
+        name = f"{self.prefix}{len(self.params)}"
         self.params[name] = value
         return sql.Placeholder(name)
 
@@ -170,8 +172,8 @@ class Where:
         return sql.SQL(" AND ").join(self.parts) if self.parts else sql.SQL("true")
 
 
-def access_where(access: Access) -> Where:
-    where = Where()
+def access_where(access: Access, prefix: str = "w") -> Where:
+    where = Where(prefix)
     where.restrict(access)
     return where
 
@@ -182,8 +184,9 @@ def scope_where(
     filters: Mapping[str, Any] | None = None,
     *,
     show_expired: bool = True,
+    prefix: str = "w",
 ) -> Where:
-    where = access_where(access)
+    where = access_where(access, prefix)
     for key, value in identifiers.items():
         where.equals(key, value)
     where.add_filters({key: condition for key, condition in (filters or {}).items() if key not in identifiers})
@@ -275,16 +278,25 @@ class MemoryRepository:
         return int(row[0]) if row else 0
 
     async def search(
-        self, conn: AsyncConnection, where: Where, vector: Sequence[float], ranking: Mapping[str, Any], *, exact: bool
+        self,
+        conn: AsyncConnection,
+        where: Where,
+        entity_where: Where,
+        vector: Sequence[float],
+        ranking: Mapping[str, Any],
+        *,
+        exact: bool,
     ) -> SearchHits:
-        """mem0's hybrid ranking in one statement; `ranking` holds its parameters (keywords.search_params)."""
+        """mem0's hybrid ranking in one statement; `ranking` holds its parameters (keywords.search_params), and
+        `entity_where` picks the entities that may boost (the scope's, within the caller's key)."""
         semantic = self._with_where("semantic_exact" if exact else "semantic_index", where)
-        query = self.q["search"].format(where=where.clause(), semantic=semantic)
-        params = {**where.params, **ranking, "vector": Vector(list(vector))}
+        query = self.q["search"].format(where=where.clause(), semantic=semantic, entity_where=entity_where.clause())
+        params = {**where.params, **entity_where.params, **ranking, "vector": Vector(list(vector))}
         rows = await (await conn.execute(query, params)).fetchall()
         return SearchHits(
-            [ScoredRow(str(row[0]), row[1], float(row[2]), float(row[3])) for row in rows],
-            bool(rows and rows[0][4]),
+            [ScoredRow(str(row[0]), row[1], float(row[2]), float(row[3]), float(row[4])) for row in rows],
+            bool(rows and rows[0][5]),
+            bool(rows and rows[0][6]),
         )
 
     async def update(
@@ -296,13 +308,14 @@ class MemoryRepository:
             params = {"id": memory_id, "payload": Jsonb(payload), "vector": Vector(list(vector))}
             await conn.execute(self.q["update_vector_and_payload"], params)
 
-    async def delete(self, conn: AsyncConnection, memory_id: UUID, where: Where) -> int:
+    async def delete(self, conn: AsyncConnection, memory_id: UUID, where: Where) -> list[UUID]:
+        """The memory and a DELETE history event; its id if it was there (and visible through `where`)."""
         cursor = await conn.execute(self._with_where("delete_memory", where), {**where.params, "id": memory_id})
-        return cursor.rowcount
+        return [row[0] for row in await cursor.fetchall()]
 
-    async def delete_scope(self, conn: AsyncConnection, where: Where) -> int:
+    async def delete_scope(self, conn: AsyncConnection, where: Where) -> list[UUID]:
         cursor = await conn.execute(self._with_where("delete_scope", where), where.params)
-        return cursor.rowcount
+        return [row[0] for row in await cursor.fetchall()]
 
     async def history(self, conn: AsyncConnection, memory_id: UUID, where: Where) -> list[dict[str, Any]]:
         """Every event of the memory; with a restricted `where`, only while the memory itself is visible."""

@@ -19,15 +19,12 @@ from app.memories.schemas import (
     MemoryUpdate,
     SearchRequest,
     StatusMessage,
+    query_identifiers,
 )
 from app.memories.writes import write_memories
 
 # Every route here needs a key: one added later without thinking of auth is covered too.
 router = APIRouter(tags=["memories"], dependencies=[Depends(get_access)])
-
-
-def _identifiers(user_id: str | None, agent_id: str | None, run_id: str | None) -> dict[str, str]:
-    return {k: v for k, v in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id)) if v is not None}
 
 
 IDEMPOTENCY_KEY_DOC = (
@@ -105,7 +102,7 @@ async def list_memories(
 ) -> dict[str, Any]:
     if top_k is not None and limit is not None and top_k != limit:
         raise InvalidInput(f"top_k ({top_k}) and limit ({limit}) differ; send one of them")
-    identifiers = _identifiers(user_id, agent_id, run_id)
+    identifiers = query_identifiers(user_id, agent_id, run_id)
     found = await service.list_memories(identifiers, top_k or limit, access, show_expired=show_expired)
     return {"results": found}
 
@@ -142,7 +139,7 @@ async def delete_memories(
     agent_id: IdentifierQuery = None,
     run_id: IdentifierQuery = None,
 ) -> dict[str, str]:
-    deleted = await service.delete_scope(_identifiers(user_id, agent_id, run_id), access)
+    deleted = await service.delete_scope(query_identifiers(user_id, agent_id, run_id), access)
     return {"message": f"All relevant memories deleted ({deleted})"}
 
 

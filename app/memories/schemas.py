@@ -79,6 +79,11 @@ Identifier = Annotated[StrictStr, Field(min_length=1, max_length=MAX_IDENTIFIER_
 IdentifierQuery = Annotated[str | None, Query(min_length=1, max_length=MAX_IDENTIFIER_CHARS)]
 
 
+def query_identifiers(user_id: str | None, agent_id: str | None, run_id: str | None) -> dict[str, str]:
+    """The identifiers given as query parameters."""
+    return {k: v for k, v in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id)) if v is not None}
+
+
 def _metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
     if value is None:
         return None

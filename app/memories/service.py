@@ -21,6 +21,7 @@ from app.idempotency.service import IdempotencyService, Outcome
 from app.jobs.repository import JobRepository
 from app.llm.client import OllamaClient
 from app.llm.embed_cache import EmbedCache
+from app.llm.extraction import ExtractedEntity
 from app.memories.keywords import DEFAULT_THRESHOLD, finish, lemmatize_for_bm25, search_params
 from app.memories.payloads import MemoryDraft, drafts_from_messages, memory_hash, now_iso
 from app.memories.repository import (
@@ -35,6 +36,7 @@ from app.memories.responses import added_response
 from app.memories.schemas import IDENTIFIER_KEYS, RESERVED_PAYLOAD_KEYS, MemoryCreate, MemoryUpdate, SearchRequest
 from app.memories.scope_sizes import ScopeSizes, scope_key
 from app.metrics import Metrics
+from app.named_entities.repository import NamedEntityRepository, NewEntity
 from app.telemetry.service import Telemetry
 
 logger = logging.getLogger(__name__)
@@ -75,6 +77,7 @@ class MemoryService:
         pool: AsyncConnectionPool,
         ollama: OllamaClient,
         repository: MemoryRepository,
+        entities: NamedEntityRepository,
         jobs: JobRepository,
         idempotency: IdempotencyService,
         metrics: Metrics | None = None,
@@ -88,6 +91,7 @@ class MemoryService:
         self.pool = pool
         self.ollama = ollama
         self.repository = repository
+        self.entities = entities
         self.query_embeddings = EmbedCache(settings.embed_cache_size)
         self.scope_sizes = ScopeSizes(settings.scope_size_ttl_s)
 
@@ -176,6 +180,26 @@ class MemoryService:
         )
         return await self.insert(conn, [row for row in rows if row.payload["hash"] not in stored])
 
+    async def embed_entities(self, entities: Sequence[ExtractedEntity]) -> list[NewEntity]:
+        """Each entity's name embedded, in one call: mem0's entity collection keeps a vector per entity."""
+        if not entities:
+            return []
+        vectors = await self.ollama.embed(
+            self.settings.embedder_model, [e.name for e in entities], dims=self.settings.embedding_dims
+        )
+        return [NewEntity(e.name, e.type, vector) for e, vector in zip(entities, vectors, strict=True)]
+
+    async def link_entities(
+        self,
+        conn: AsyncConnection,
+        identifiers: dict[str, str],
+        stored: Sequence[NewMemory],
+        entities: Sequence[NewEntity],
+    ) -> None:
+        """Inside the caller's transaction, after insert_unseen (whose scope lock it relies on): each new memory
+        linked to the entities its text names."""
+        await self.entities.link(conn, identifiers, stored, entities)
+
     def record_write(self, outcome: str, memories: int, error: str | None = None) -> None:
         if self.metrics is not None:
             self.metrics.writes.labels(outcome).inc()
@@ -230,8 +254,15 @@ class MemoryService:
                 size = await self.repository.count_scope(conn, where, cap)
                 self.scope_sizes.put(size_key, size)
             exact = size < cap
-            hits = await self.repository.search(conn, where, vector, ranking, exact=exact)
-        ranked = finish(hits.rows, any_keyword_hit=hits.any_keyword_hit, threshold=threshold, top_k=top_k)
+            entity_where = scope_where(access, identifiers, prefix="entity")
+            hits = await self.repository.search(conn, where, entity_where, vector, ranking, exact=exact)
+        ranked = finish(
+            hits.rows,
+            any_keyword_hit=hits.any_keyword_hit,
+            any_entity=hits.any_entity,
+            threshold=threshold,
+            top_k=top_k,
+        )
         items = []
         for result in ranked:
             item = to_item(StoredMemory(uuid.UUID(result.id), result.payload)) | {"score": result.score}
@@ -239,7 +270,14 @@ class MemoryService:
                 item["score_details"] = result.details
             items.append(item)
         if self.telemetry is not None:
-            self.telemetry.emit("search", results=len(items), exact=exact, top_k=top_k, keyword=hits.any_keyword_hit)
+            self.telemetry.emit(
+                "search",
+                results=len(items),
+                exact=exact,
+                top_k=top_k,
+                keyword=hits.any_keyword_hit,
+                entity=hits.any_entity,
+            )
         return items
 
     async def update(self, raw_id: str, request: MemoryUpdate, access: Access) -> dict[str, Any]:
@@ -270,6 +308,9 @@ class MemoryService:
                     payload["expiration_date"] = request.expiration_date.isoformat()
             payload["updated_at"] = now_iso()
             await self.repository.update(conn, memory_id, payload, vector)
+            if request.text is not None:
+                # mem0 re-extracts a rewritten memory's entities; without a model call, it keeps those still named.
+                await self.entities.unlink(conn, [memory_id], kept_text=request.text)
             event = HistoryEvent(
                 memory_id, "UPDATE", old_text, payload.get("data"), payload.get("actor_id"), payload.get("role")
             )
@@ -297,6 +338,7 @@ class MemoryService:
         memory_id = parse_memory_id(raw_id)
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
             deleted = await self.repository.delete(conn, memory_id, access_where(access))
+            await self.entities.unlink(conn, deleted)
         if not deleted:
             raise NotFound(f"no memory with id {memory_id}")
 
@@ -307,9 +349,10 @@ class MemoryService:
             raise InvalidInput("at least one identifier (user_id, agent_id or run_id) is required to delete memories")
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
             deleted = await self.repository.delete_scope(conn, scope_where(access, identifiers))
+            await self.entities.unlink(conn, deleted)
             if access.allows(identifiers):
                 await self.jobs.delete_scope(conn, identifiers)
-        return deleted
+        return len(deleted)
 
     async def reset(self, access: Access) -> None:
         if not access.admin:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from psycopg import AsyncConnection, sql
 
-from app.checks import MEM0_TELEMETRY_TABLE, CheckReport, vector_column_dims
+from app.checks import CheckReport, vector_column_dims, vector_tables
 from app.config import Settings
 from app.db.migrator import load_migrations
 from app.db.queries import Queries
@@ -27,7 +27,7 @@ async def check_invariants(settings: Settings, conn: AsyncConnection, ollama: Ol
     ADD, no job is stuck past its lease. `ollama` None skips asking the embedder (an offline check)."""
     q = Queries.load("app.ops", collection=settings.collection_name)
     found = Invariants()
-    found.dims = await vector_column_dims(conn, [settings.collection_name, MEM0_TELEMETRY_TABLE])
+    found.dims = await vector_column_dims(conn, vector_tables(settings))
     if ollama is not None:
         try:
             found.dims["embedder"] = await ollama.probe_dims(settings.embedder_model, "invariants")

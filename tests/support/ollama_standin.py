@@ -41,6 +41,10 @@ READY_PREFIX = "OLLAMA_STANDIN_READY"
 _TOKEN_RE = re.compile(r"[^\W_]+")
 _SENTENCE_SPLIT_RE = re.compile(r"[.!?\n]+")
 _TRANSCRIPT_USER_RE = re.compile(r"^\s*user\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
+# The stand-in's named entities: runs of capitalised words; after "to", "in", "from" or "at" they are places.
+_CAPITALISED_RUN_RE = re.compile(r"(?:\b(to|in|from|at)\s+)?\b([A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*)")
+_NOT_NAMES = frozenset({"I", "I'm", "I've", "My", "The", "A", "An", "We", "He", "She", "It", "They", "This", "That",
+                        "User", "Our", "His", "Her", "Their", "Yes", "No", "Hi", "Hello"})
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _QUANTUM = 10_000_000  # vectors are served with 7 decimals; see _vectors_json
@@ -116,6 +120,20 @@ def facts_from_messages(messages: Sequence[Mapping[str, Any]]) -> list[str]:
         if message.get("role") == "user":
             facts.update(dict.fromkeys(facts_from_text(message.get("content") or "")))
     return list(facts)
+
+
+def entities_from_facts(facts: Sequence[str]) -> list[dict[str, str]]:
+    """The entities a schema asking for them gets: each capitalised run of words in the facts, once."""
+    entities: dict[str, dict[str, str]] = {}
+    for fact in facts:
+        for preposition, run in _CAPITALISED_RUN_RE.findall(fact):
+            words = run.split()
+            while words and words[0] in _NOT_NAMES:
+                words.pop(0)
+            if words:
+                name = " ".join(words)
+                entities.setdefault(name.lower(), {"name": name, "type": "place" if preposition else "person"})
+    return list(entities.values())
 
 
 def estimate_tokens(text: str) -> int:
@@ -718,7 +736,10 @@ class Standin:
         if self.config.chat_reply is not None:
             return self.config.chat_reply
         if fmt:
-            return json.dumps({"facts": facts_from_messages(messages)})
+            facts = facts_from_messages(messages)
+            if isinstance(fmt, dict) and "entities" in fmt.get("properties", {}):
+                return json.dumps({"facts": facts, "entities": entities_from_facts(facts)})
+            return json.dumps({"facts": facts})
         last_user = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
         first_sentence = next(iter(facts_from_text(last_user)), "")
         return f"Stand-in reply to: {first_sentence[:80]}"

@@ -2,14 +2,17 @@
 
 import pytest
 
-from app.errors import UpstreamError
+from app.errors import InvalidModelOutput, UpstreamError
 from app.llm.extraction import (
+    ExtractedEntity,
+    Extraction,
     PromptTruncated,
     build_chat_messages,
     check_truncation,
     choose_num_ctx,
     estimate_tokens,
-    parse_facts,
+    merge_extractions,
+    parse_reply,
 )
 
 
@@ -31,12 +34,31 @@ def test_compact_prompt_is_far_smaller_than_a_small_context_window() -> None:
 
 
 def test_reply_parsing_keeps_facts_and_rejects_garbage() -> None:
-    assert parse_facts('{"facts": ["User likes tea", " "]}') == ["User likes tea"]
-    assert parse_facts('{"facts": []}') == []
+    assert parse_reply('{"facts": ["User likes tea", " "], "entities": []}', "m").facts == ["User likes tea"]
+    assert parse_reply('{"facts": []}', "m") == Extraction([], [], "m")
     with pytest.raises(UpstreamError):
-        parse_facts("Sure! Here are the facts")
+        parse_reply("Sure! Here are the facts", "m")
     with pytest.raises(UpstreamError):
-        parse_facts('{"memories": []}')
+        parse_reply('{"memories": []}', "m")
+
+
+def test_reply_entities_are_validated_and_tidied() -> None:
+    reply = '{"facts": ["Alice moved to Lisbon"], "entities": [{"name": " Alice ", "type": "person"}, ' \
+        '{"name": "New\\n York", "type": "place"}, {"name": "&", "type": "product"}]}'
+    assert parse_reply(reply, "m").entities == [ExtractedEntity("Alice", "person"), ExtractedEntity("New York", "place")]
+    for entities in ('[{"name": "Alice", "type": "pet"}]', '[{"name": 3, "type": "person"}]', '"Alice"',
+                     '[{"name": "' + "x" * 201 + '", "type": "person"}]'):
+        with pytest.raises(InvalidModelOutput):
+            parse_reply('{"facts": [], "entities": ' + entities + "}", "m")
+
+
+def test_windows_merge_into_one_extraction_with_each_entity_once() -> None:
+    first = Extraction(["Alice moved to Lisbon"], [ExtractedEntity("Alice", "person")], "m")
+    second = Extraction(["alice likes tea"], [ExtractedEntity("alice", "person"), ExtractedEntity("Tea Co", "product")], "m")
+    merged = merge_extractions([first, second])
+    assert merged.facts == ["Alice moved to Lisbon", "alice likes tea"]
+    assert merged.entities == [ExtractedEntity("Alice", "person"), ExtractedEntity("Tea Co", "product")]
+    assert Extraction.from_json(merged.to_json()) == merged
 
 
 def test_a_prompt_that_fills_the_window_is_an_error_not_no_facts() -> None:
