@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
-from tests.support.postgres import count_rows
 from tests.support.jobs import infer_write
 from tests.support.keys import mint_key
+from tests.support.postgres import count_rows
 
 
 def _user(prefix: str) -> str:

@@ -43,8 +43,33 @@ _SENTENCE_SPLIT_RE = re.compile(r"[.!?\n]+")
 _TRANSCRIPT_USER_RE = re.compile(r"^\s*user\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
 # The stand-in's named entities: runs of capitalised words; after "to", "in", "from" or "at" they are places.
 _CAPITALISED_RUN_RE = re.compile(r"(?:\b(to|in|from|at)\s+)?\b([A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*)")
-_NOT_NAMES = frozenset({"I", "I'm", "I've", "My", "The", "A", "An", "We", "He", "She", "It", "They", "This", "That",
-                        "User", "Our", "His", "Her", "Their", "Yes", "No", "Hi", "Hello"})
+_NOT_NAMES = frozenset(
+    {
+        "I",
+        "I'm",
+        "I've",
+        "My",
+        "The",
+        "A",
+        "An",
+        "We",
+        "He",
+        "She",
+        "It",
+        "They",
+        "This",
+        "That",
+        "User",
+        "Our",
+        "His",
+        "Her",
+        "Their",
+        "Yes",
+        "No",
+        "Hi",
+        "Hello",
+    }
+)
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _QUANTUM = 10_000_000  # vectors are served with 7 decimals; see _vectors_json

@@ -43,18 +43,29 @@ def test_reply_parsing_keeps_facts_and_rejects_garbage() -> None:
 
 
 def test_reply_entities_are_validated_and_tidied() -> None:
-    reply = '{"facts": ["Alice moved to Lisbon"], "entities": [{"name": " Alice ", "type": "person"}, ' \
+    reply = (
+        '{"facts": ["Alice moved to Lisbon"], "entities": [{"name": " Alice ", "type": "person"}, '
         '{"name": "New\\n York", "type": "place"}, {"name": "&", "type": "product"}]}'
-    assert parse_reply(reply, "m").entities == [ExtractedEntity("Alice", "person"), ExtractedEntity("New York", "place")]
-    for entities in ('[{"name": "Alice", "type": "pet"}]', '[{"name": 3, "type": "person"}]', '"Alice"',
-                     '[{"name": "' + "x" * 201 + '", "type": "person"}]'):
+    )
+    assert parse_reply(reply, "m").entities == [
+        ExtractedEntity("Alice", "person"),
+        ExtractedEntity("New York", "place"),
+    ]
+    for entities in (
+        '[{"name": "Alice", "type": "pet"}]',
+        '[{"name": 3, "type": "person"}]',
+        '"Alice"',
+        '[{"name": "' + "x" * 201 + '", "type": "person"}]',
+    ):
         with pytest.raises(InvalidModelOutput):
             parse_reply('{"facts": [], "entities": ' + entities + "}", "m")
 
 
 def test_windows_merge_into_one_extraction_with_each_entity_once() -> None:
     first = Extraction(["Alice moved to Lisbon"], [ExtractedEntity("Alice", "person")], "m")
-    second = Extraction(["alice likes tea"], [ExtractedEntity("alice", "person"), ExtractedEntity("Tea Co", "product")], "m")
+    second = Extraction(
+        ["alice likes tea"], [ExtractedEntity("alice", "person"), ExtractedEntity("Tea Co", "product")], "m"
+    )
     merged = merge_extractions([first, second])
     assert merged.facts == ["Alice moved to Lisbon", "alice likes tea"]
     assert merged.entities == [ExtractedEntity("Alice", "person"), ExtractedEntity("Tea Co", "product")]
