@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 
 from app.auth.access import Access
 from app.config import Settings
 from app.egress import EgressGuard
-from app.errors import Forbidden
+from app.errors import Forbidden, InvalidInput
 from app.jobs.service import JobService
 from app.memories.service import MemoryService
 from app.state import AppState
@@ -44,6 +45,28 @@ async def require_admin(access: Annotated[Access, Depends(get_access)]) -> Acces
     if not access.admin:
         raise Forbidden("this route needs an admin key")
     return access
+
+
+def _query_names(route: APIRoute) -> frozenset[str]:
+    """The query parameters the route and its dependencies declare."""
+    names: set[str] = set()
+    dependants = [route.dependant]
+    while dependants:
+        dependant = dependants.pop()
+        names.update(param.alias for param in dependant.query_params)
+        dependants.extend(dependant.dependencies)
+    return frozenset(names)
+
+
+async def reject_unknown_query(request: Request) -> None:
+    """A misspelt query parameter (`?limt=5`) is a 422 naming it, not a silently different answer."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    unknown = sorted(set(request.query_params) - _query_names(route))
+    if unknown:
+        known = ", ".join(sorted(_query_names(route))) or "none"
+        raise InvalidInput(f"unknown query parameter(s) {', '.join(unknown)[:200]}; this route takes: {known}")
 
 
 async def get_egress_guard(request: Request) -> EgressGuard | None:

@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from app.deps import AccessDep, StateDep, get_access
+from app.deps import AccessDep, StateDep, get_access, reject_unknown_query
 from app.entities.repository import repository_for
 from app.entities.schemas import EntityPage
 from app.entities.service import EntityService
 from app.memories.schemas import StatusMessage
 
-router = APIRouter(tags=["entities"], dependencies=[Depends(get_access)])
+router = APIRouter(tags=["entities"], dependencies=[Depends(get_access), Depends(reject_unknown_query)])
 
 
 async def get_entity_service(state: StateDep) -> EntityService:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from app.deps import AccessDep, JobServiceDep, MemoryServiceDep, get_access
+from app.deps import AccessDep, JobServiceDep, MemoryServiceDep, get_access, reject_unknown_query
 from app.errors import InvalidInput
 from app.idempotency.schemas import REPLAYED_HEADER, KeyedRequest, request_fingerprint, resolve_key
 from app.memories.schemas import (
@@ -24,7 +24,7 @@ from app.memories.schemas import (
 from app.memories.writes import write_memories
 
 # Every route here needs a key: one added later without thinking of auth is covered too.
-router = APIRouter(tags=["memories"], dependencies=[Depends(get_access)])
+router = APIRouter(tags=["memories"], dependencies=[Depends(get_access), Depends(reject_unknown_query)])
 
 
 IDEMPOTENCY_KEY_DOC = (

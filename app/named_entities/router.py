@@ -7,12 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from app.deps import AccessDep, StateDep, get_access
+from app.deps import AccessDep, StateDep, get_access, reject_unknown_query
 from app.memories.schemas import IdentifierQuery, StatusMessage, query_identifiers
 from app.named_entities.schemas import NamedEntityPage
 from app.named_entities.service import NamedEntityService
 
-router = APIRouter(tags=["named entities"], dependencies=[Depends(get_access)])
+router = APIRouter(tags=["named entities"], dependencies=[Depends(get_access), Depends(reject_unknown_query)])
 
 
 async def get_named_entity_service(state: StateDep) -> NamedEntityService:

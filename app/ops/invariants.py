@@ -24,7 +24,8 @@ class Invariants:
 
 async def check_invariants(settings: Settings, conn: AsyncConnection, ollama: OllamaClient | None) -> Invariants:
     """Dimensions everywhere agree, applied migrations are this version's and unedited, every memory has its
-    ADD, no job is stuck past its lease. `ollama` None skips asking the embedder (an offline check)."""
+    ADD, every entity link points at a memory, no job is stuck past its lease. `ollama` None skips asking the
+    embedder (an offline check)."""
     q = Queries.load("app.ops", collection=settings.collection_name)
     found = Invariants()
     found.dims = await vector_column_dims(conn, vector_tables(settings))
@@ -56,6 +57,8 @@ async def check_invariants(settings: Settings, conn: AsyncConnection, ollama: Ol
 
     missing_add = await _count(conn, q["memories_without_add"])
     found.report.add("history", missing_add == 0, f"{missing_add} memories without their ADD event")
+    dangling = await _count(conn, q["dangling_entity_links"])
+    found.report.add("entities", dangling == 0, f"{dangling} entity links to memories that do not exist")
     stuck = await _count(conn, q["stuck_jobs"])
     found.report.add("jobs", stuck == 0, f"{stuck} running jobs a minute past their lease")
 

@@ -7,6 +7,12 @@ SELECT version, checksum FROM schema_migrations ORDER BY version
 SELECT count(*) FROM "{collection}" AS m
 WHERE NOT EXISTS (SELECT 1 FROM memory_history AS h WHERE h.memory_id = m.id AND h.event = 'ADD')
 
+-- Deleting a memory unlinks it from its entities in the same transaction, so no link points at nothing.
+-- name: dangling_entity_links
+SELECT count(*) FROM "{collection}_entities" AS e
+CROSS JOIN LATERAL jsonb_array_elements_text(e.payload -> 'linked_memory_ids') AS linked (memory_id)
+WHERE NOT EXISTS (SELECT 1 FROM "{collection}" AS m WHERE m.id::text = linked.memory_id)
+
 -- A lease renewed every third of its length runs out only when its worker is gone; a minute past it, no live
 -- server has picked the job up again.
 -- name: stuck_jobs

@@ -130,3 +130,18 @@ def test_a_limited_key_sees_and_deletes_only_its_scopes_entities(app_server, app
         _infer(client, alice, "Alice moved to Lisbon.")
         assert set(_entities(client, user_id=alice)) == {"Alice", "Lisbon"}
     assert "Oslo" in _entities(app_api, user_id=bob)
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/named-entities", {"user_id": "u", "page_size": 5, "limt": 5}),
+        ("/memories", {"user_id": "u", "limt": 5}),
+        ("/entities", {"pagesize": 5}),
+    ],
+)
+def test_a_misspelt_query_parameter_is_refused_by_name(app_api, path, params):
+    response = app_api.get(path, params=params)
+    assert response.status_code == 422
+    misspelt = next(name for name in params if name not in ("user_id", "page_size"))
+    assert f"unknown query parameter(s) {misspelt}" in response.json()["message"]

@@ -44,11 +44,16 @@ def test_invariants_hold_after_writes_and_name_each_breach(written_db, standin):
             "INSERT INTO jobs (request, max_attempts, status, locked_until) "
             "VALUES ('{}'::jsonb, 1, 'RUNNING', now() - interval '10 minutes')"
         )
+        conn.execute(
+            "INSERT INTO memories_entities (id, payload) VALUES (gen_random_uuid(), "
+            """'{"data": "Oslo", "linked_memory_ids": ["00000000-0000-0000-0000-000000000001"]}')"""
+        )
     broken = _cli(written_db, standin, "invariants")
 
     assert broken.returncode == 1
     assert "[FAIL] history: 1 memories without their ADD event" in broken.stdout
     assert "[FAIL] jobs: 1 running jobs a minute past their lease" in broken.stdout
+    assert "[FAIL] entities: 1 entity links to memories that do not exist" in broken.stdout
     assert "[ok] dimensions" in broken.stdout and f"all {DIMS}" in broken.stdout
 
 
