@@ -48,5 +48,10 @@ def test_a_short_workload_shows_up_in_every_family(api, standin):
     routes = {s.labels["route"] for s in after["mem0_http_request_duration_seconds"].samples}
     assert {"/memories", "/search"} <= routes
     dims = {s.labels["source"]: s.value for s in after["mem0_embedding_dims"].samples}
-    assert dims == {"configured": 768, "embedder": 768, "column memories.vector": 768}
+    assert dims == {
+        "configured": 768,
+        "embedder": 768,
+        "column memories.vector": 768,
+        "column memories_entities.vector": 768,
+    }
     assert not after["mem0_blocked_egress"].samples
