@@ -184,3 +184,43 @@ async def test_the_migration_fills_text_lemmatized_of_rows_stored_before_it(fres
     assert kept == ({"data": "Lisbon", "text_lemmatized": "lisbon"},)  # a stored lemmatisation is kept
     assert untouched == ({"user_id": "no text"},)
     assert found == (1,)
+
+
+def test_entity_boosted_rankings_match_upstream_mem0_given_the_same_query_entities(api, mem0_memory, monkeypatch):
+    """Inferred writes link entities (the stand-in names each capitalised run of words); mem0 finds a query's
+    entities with spaCy, which is not installed, so its NER is given what this server detects: the scope's entities
+    the query names. From there mem0 does its own part (embeds them, searches its entity collection, boosts,
+    divides by 2.5) over the rows this server wrote, and both must rank and score alike."""
+    rng = random.Random(25)
+    corpus = {f"entity-{user}": texts for user, texts in list(_corpus(rng).items())[:3]}
+    for user, texts in corpus.items():
+        body = {"messages": [{"role": "user", "content": t} for t in texts], "user_id": user, "infer": True}
+        response = api.post("/memories", json=body)
+        assert response.status_code == 200 and len(response.json()["results"]) == PER_USER, response.text
+    names = {
+        user: [e["name"] for e in api.get("/named-entities", params={"user_id": user}).json()["results"]]
+        for user in corpus
+    }
+    assert all(len(found) >= 10 for found in names.values()), names
+
+    def named_in(query: str, user: str) -> list[tuple[str, str]]:
+        words = f" {' '.join(query.lower().split())} "
+        return [("PROPER", name) for name in names[user] if f" {name.lower()} " in words]
+
+    queries = _queries(rng, corpus)
+    differences, boosted = [], 0
+    for user, query in queries:
+        monkeypatch.setattr("mem0.memory.main.extract_entities", lambda text, user=user: named_in(text, user))
+        ours = api.post("/search", json={"query": query, "user_id": user, "explain": True}).json()["results"]
+        theirs = mem0_memory.search(query, filters={"user_id": user}, top_k=10, explain=True)["results"]
+        boosted += any(r["score_details"]["entity_boost"] > 0 for r in ours)
+        if [r["id"] for r in ours] != [r["id"] for r in theirs]:
+            differences.append((user, query, [r["memory"] for r in ours], [r["memory"] for r in theirs]))
+            continue
+        for mine, upstream in zip(ours, theirs, strict=True):
+            for key, value in upstream["score_details"].items():
+                assert mine["score_details"][key] == pytest.approx(value, abs=1e-6), (query, key, mine, upstream)
+
+    print(f"entity oracle: {len(queries)} queries, {boosted} boosted, differences: {differences}")
+    assert boosted >= len(queries) // 3, "the queries should exercise the entity boost"
+    assert len(differences) <= len(queries) * 0.05, differences
