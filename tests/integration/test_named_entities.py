@@ -58,13 +58,15 @@ def test_an_inferred_write_links_the_entities_its_facts_name(app_api):
     assert _entities(app_api, user_id=_user("nobody")) == {}
 
 
-def test_a_search_naming_an_entity_boosts_its_memories_as_mem0_scores_it(app_api, mem0_memory):
+def test_a_search_naming_an_entity_boosts_its_memories_as_mem0_scores_it(app_api, mem0_memory, standin):
     user = _user("boost")
     [moved] = _infer(app_api, user, "Alice moved to Lisbon.")
     for text in ("The tram in the old town is yellow", "Pastel de nata is a custard tart", "Port wine is sweet"):
         _raw(app_api, user, text)
 
+    standin.reset_stats()
     first = _search(app_api, user, "Lisbon")[0]
+    assert standin.stats()["counts"]["embed"] == 1  # finding the query's entities costs no embed call
     assert first["id"] == moved["id"]
     details = first["score_details"]
     assert details["entity_boost"] == pytest.approx(0.5)
