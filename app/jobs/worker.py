@@ -236,7 +236,7 @@ class JobWorkers:
             try:
                 async for attempt in AsyncRetrying(
                     stop=stop_after_attempt(CHAT_TRIES),
-                    wait=wait_exponential_jitter(initial=0.2, max=5),
+                    wait=wait_exponential_jitter(multiplier=0.2, max=5),
                     retry=retry_if_exception_type((UpstreamError, UpstreamTimeout, UpstreamUnavailable)),
                     reraise=True,
                 ):
