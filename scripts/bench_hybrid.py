@@ -9,6 +9,8 @@
 - recall@10 of the hybrid ranking whose semantic candidates come from the HNSW index (ef_search 300, iterative
   scan, what the server runs above MEM0_EXACT_SEARCH_MAX_ROWS) against the same ranking over an exact scan, over
   the whole table, for the same two kinds of query. Both rankings are the server's own queries and score_and_rank.
+  Also split by whether the query's keyword signal was on (the scope had a full-text hit): a two-word query whose
+  words never meet in one memory has it off, and its recall is the index's plain nearest-neighbour recall.
 """
 
 from __future__ import annotations
@@ -71,14 +73,20 @@ def search_request(keyword: bool, seed: int) -> Any:
 
 
 def hybrid_recall(database: str, queries: list[str], ef_search: int = EF_SEARCH) -> dict[str, Any]:
-    """The server's two search queries over the whole table (its ranking is in the SQL): index against exact."""
+    """The server's search query over the whole table (its ranking is in the SQL), composed with each of its two
+    semantic parts as the repository composes it: the index variant against the exact one."""
     repository = MemoryRepository("memories")
     everything = sql.SQL("true")
     statements = {
-        exact: repository.q["search_exact" if exact else "search_index"].format(where=everything)
+        exact: repository.q["search"].format(
+            where=everything,
+            semantic=repository.q["semantic_exact" if exact else "semantic_index"].format(where=everything),
+        )
         for exact in (True, False)
     }
-    hits = total = keyword_on = 0
+    # By whether the exact ranking had a keyword hit (the keyword signal was on): queries, ids both rankings
+    # returned, ids the exact ranking returned.
+    counts: dict[bool, list[int]] = {True: [0, 0, 0], False: [0, 0, 0]}
     timings: dict[bool, list[float]] = {True: [], False: []}
     with psycopg.connect(database, autocommit=True) as conn:
         register_vector(conn)
@@ -96,19 +104,28 @@ def hybrid_recall(database: str, queries: list[str], ef_search: int = EF_SEARCH)
                 **search_params(query, threshold=DEFAULT_THRESHOLD, top_k=10),
             }
             ranked: dict[bool, list[str]] = {}
+            keyword_on = False
             for exact, statement in statements.items():
                 started = time.perf_counter()
                 rows = conn.execute(statement, params).fetchall()
                 timings[exact].append((time.perf_counter() - started) * 1000)
                 ranked[exact] = [str(row[0]) for row in rows]
                 if exact:
-                    keyword_on += bool(rows and rows[0][4])
-            hits += len(set(ranked[True]) & set(ranked[False]))
-            total += len(ranked[True])
+                    keyword_on = bool(rows and rows[0][4])
+            counts[keyword_on][0] += 1
+            counts[keyword_on][1] += len(set(ranked[True]) & set(ranked[False]))
+            counts[keyword_on][2] += len(ranked[True])
+
+    def recall(hits: int, total: int) -> float | None:
+        return round(hits / total, 4) if total else None
+
     return {
         "queries": len(queries),
-        "keyword_signal_on": keyword_on,
-        "recall_at_10": round(hits / total, 4) if total else None,
+        "keyword_signal_on": counts[True][0],
+        "recall_at_10": recall(counts[True][1] + counts[False][1], counts[True][2] + counts[False][2]),
+        # Where the signal was off the ranking is the semantic one alone: its misses are the index's plain kNN misses.
+        "recall_at_10_signal_on": recall(*counts[True][1:]),
+        "recall_at_10_signal_off": recall(*counts[False][1:]),
         "exact_query_ms_p50": round(statistics.median(timings[True]), 2),
         "index_query_ms_p50": round(statistics.median(timings[False]), 2),
     }
