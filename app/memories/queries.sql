@@ -55,21 +55,31 @@ SELECT id, payload, distance FROM (
 ORDER BY distance, id
 LIMIT %(limit)s
 
--- Large scopes: the HNSW index, scanned iteratively (hnsw.iterative_scan is set on every connection).
+-- Large scopes: the HNSW index, scanned iteratively (hnsw.iterative_scan is set on every connection), with the
+-- keyword CTE's hits (hence first in search) added at their exact distance before the cut. The index misses some
+-- of the nearest rows, and a missed keyword hit costs most: its keyword score would have lifted it into the
+-- results. With the union, every keyword hit among the exact scan's candidates is one (it is nearer than the
+-- index's worst), and a candidate the index found is only pushed out by nearer rows, true candidates as well.
 -- name: semantic_index
-SELECT id, payload, vector <=> %(vector)b AS distance FROM "{collection}" WHERE {where}
-ORDER BY vector <=> %(vector)b
+SELECT id, payload, distance FROM (
+    (SELECT id, payload, vector <=> %(vector)b AS distance FROM "{collection}" WHERE {where}
+     ORDER BY vector <=> %(vector)b
+     LIMIT %(limit)s)
+    UNION
+    SELECT id, payload, vector <=> %(vector)b FROM "{collection}" WHERE id IN (SELECT id FROM keyword)
+) AS candidates
+ORDER BY distance, id
 LIMIT %(limit)s
 
 -- name: search
-WITH semantic AS (
-    {semantic}
-), keyword AS (
+WITH keyword AS (
     SELECT id, ts_rank_cd(to_tsvector('simple', payload ->> 'text_lemmatized'), tsq) AS rank
     FROM "{collection}", plainto_tsquery('simple', %(keywords)s) AS tsq
     WHERE to_tsvector('simple', payload ->> 'text_lemmatized') @@ tsq AND {where}
     ORDER BY rank DESC, id
     LIMIT %(limit)s
+), semantic AS (
+    {semantic}
 ), entity AS (
     SELECT linked.memory_id, max(%(entity_weight)s / (1.0::float8 + 0.001::float8 * power(
                greatest(jsonb_array_length(payload -> 'linked_memory_ids'), 1) - 1, 2))) AS boost
