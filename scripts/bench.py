@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -96,6 +97,17 @@ def rebuild_index(database: str, m: int, ef_construction: int) -> float:
             f"CREATE INDEX memories_hnsw_idx ON memories USING hnsw (vector vector_cosine_ops) "
             f"WITH (m = {int(m)}, ef_construction = {int(ef_construction)})"
         )
+    return round(time.perf_counter() - started, 1)
+
+
+def settle(database: str) -> float:
+    """VACUUM and CHECKPOINT after a load and an index build: otherwise autovacuum's pass over the new rows and the
+    checkpointer's writes of the pages the load and the build dirtied may land in the middle of the measurements."""
+    started = time.perf_counter()
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE) memories")
+        with contextlib.suppress(psycopg.errors.InsufficientPrivilege):  # --database-url: a role may lack it
+            conn.execute("CHECKPOINT")
     return round(time.perf_counter() - started, 1)
 
 
@@ -375,6 +387,7 @@ def main() -> None:
             queries = [sentence(random.Random(9000 + i)) for i in range(100)]
             report["recall"][str(size)] = {
                 "index_build_s": build_s,
+                "settle_s": settle(database),
                 "buffer_warm_up_s": warm_buffers(database),
                 "ef_search": recall_at_10(database, queries, [40, 100, 200, 300, 400]),
             }
