@@ -81,6 +81,7 @@ def hybrid_recall(database: str, queries: list[str], ef_search: int = EF_SEARCH)
         exact: repository.q["search"].format(
             where=everything,
             semantic=repository.q["semantic_exact" if exact else "semantic_index"].format(where=everything),
+            entity_where=everything,
         )
         for exact in (True, False)
     }
@@ -111,7 +112,7 @@ def hybrid_recall(database: str, queries: list[str], ef_search: int = EF_SEARCH)
                 timings[exact].append((time.perf_counter() - started) * 1000)
                 ranked[exact] = [str(row[0]) for row in rows]
                 if exact:
-                    keyword_on = bool(rows and rows[0][4])
+                    keyword_on = bool(rows and rows[0][5])  # search's any_hit column
             counts[keyword_on][0] += 1
             counts[keyword_on][1] += len(set(ranked[True]) & set(ranked[False]))
             counts[keyword_on][2] += len(ranked[True])

@@ -46,7 +46,8 @@ async def _search(database: str, *, exact: bool) -> dict[str, tuple[float, float
                 "SELECT id FROM memories ORDER BY vector <=> %s::vector LIMIT 60", (str(QUERY),)
             )
             assert [row[0] for row in await cursor.fetchall()] == [NEAREST]  # the scan misses the keyword hit
-        hits = await repository.search(conn, where, QUERY, search_params("7319", threshold=0.1, top_k=10), exact=exact)
+        ranking = search_params("7319", threshold=0.1, top_k=10)
+        hits = await repository.search(conn, where, Where("entity"), QUERY, ranking, exact=exact)
     assert hits.any_keyword_hit
     return {row.id: (row.semantic, row.bm25) for row in hits.rows}
 
