@@ -298,6 +298,18 @@ async def standin_round_trip_ms(url: str, requests: int = 100) -> dict[str, floa
 # -- main ----------------------------------------------------------------------------------------------------------
 
 
+def write_report(report: dict[str, Any], out: str | None, name: str) -> None:
+    """The report as JSON: to stdout for `-`, else to `out` or bench-results/<name>-<UTC time>.json."""
+    text = json.dumps(report, indent=2)
+    if out == "-":
+        print(text)
+        return
+    path = Path(out or f"bench-results/{name}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    print(f"wrote {path}")
+
+
 def print_table(report: dict[str, Any]) -> None:
     header = ("c", "rps", "p50", "p95", "p99", "ovh p50", "ovh p95", "ovh* p50", "ovh* p95", "err")
     print(f"{'operation':<30}" + "".join(f"{h:>9}" for h in header))
@@ -424,14 +436,7 @@ def main() -> None:
         server.stop()
         standin.stop()
 
-    text = json.dumps(report, indent=2)
-    if args.out == "-":
-        print(text)
-    else:
-        out = Path(args.out or f"bench-results/bench-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-        print(f"wrote {out}")
+    write_report(report, args.out, "bench")
     print_table(report)
 
 

@@ -24,7 +24,6 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +46,7 @@ from scripts.bench import (
     standin_round_trip_ms,
     warm_buffers,
     with_overhead,
+    write_report,
 )
 from tests.support.ollama_standin import embed_text
 from tests.support.postgres import admin_uri, create_database
@@ -204,14 +204,7 @@ def main() -> None:
         server.stop()
         standin.stop()
 
-    text = json.dumps(report, indent=2)
-    if args.out == "-":
-        print(text)
-    else:
-        out = Path(args.out or f"bench-results/bench-hybrid-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-        print(f"wrote {out}")
+    write_report(report, args.out, "bench-hybrid")
     header = f"{'c':>4}{'rps':>8}{'p50':>8}{'p95':>8}{'ovh p50':>9}{'ovh p95':>9}{'ovh* p50':>9}{'err':>5}"
     print(f"{'operation':<28}{header}")
     for name, levels in report["operations"].items():

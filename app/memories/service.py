@@ -248,13 +248,13 @@ class MemoryService:
         size_key = scope_key(identifiers, filters, access.like_patterns())
         threshold = DEFAULT_THRESHOLD if request.threshold is None else request.threshold
         ranking = search_params(request.query, threshold=threshold, top_k=top_k)
+        entity_where = scope_where(access, identifiers, prefix="entity")
         async with storage_errors(), self.pool.connection() as conn:
             size = self.scope_sizes.get(size_key)
             if size is None:
                 size = await self.repository.count_scope(conn, where, cap)
                 self.scope_sizes.put(size_key, size)
             exact = size < cap
-            entity_where = scope_where(access, identifiers, prefix="entity")
             hits = await self.repository.search(conn, where, entity_where, vector, ranking, exact=exact)
         ranked = finish(
             hits.rows,

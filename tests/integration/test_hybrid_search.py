@@ -81,6 +81,22 @@ def _write(api, user: str, texts: list[str]) -> list[str]:
     return [r["id"] for r in response.json()["results"]]
 
 
+def _compare_with_mem0(api, mem0_memory, user: str, query: str) -> tuple[list[dict], list[tuple]]:
+    """Our top 10 for the query, and the difference from mem0's (none when both list the same ids in the same
+    order, and then every score and score detail must agree within 1e-6)."""
+    response = api.post("/search", json={"query": query, "user_id": user, "top_k": 10, "explain": True})
+    assert response.status_code == 200, response.text
+    ours = response.json()["results"]
+    theirs = mem0_memory.search(query, filters={"user_id": user}, top_k=10, explain=True)["results"]
+    if [r["id"] for r in ours] != [r["id"] for r in theirs]:
+        return ours, [(user, query, [r["memory"] for r in ours], [r["memory"] for r in theirs])]
+    for mine, upstream in zip(ours, theirs, strict=True):
+        assert mine["score"] == pytest.approx(upstream["score"], abs=1e-6), (query, mine, upstream)
+        for key, value in upstream["score_details"].items():
+            assert mine["score_details"][key] == pytest.approx(value, abs=1e-6), (query, key, mine, upstream)
+    return ours, []
+
+
 def test_rows_carry_text_lemmatized_as_mem0_writes_it(api, module_db):
     user = f"lem-{uuid.uuid4().hex}"
     [memory_id] = _write(api, user, ["The MEETINGS were attended, twice!"])
@@ -106,18 +122,9 @@ def test_rankings_and_scores_match_upstream_mem0(api, mem0_memory):
     differences = []
     keyword_queries = 0
     for user, query in queries:
-        response = api.post("/search", json={"query": query, "user_id": user, "top_k": 10, "explain": True})
-        assert response.status_code == 200, response.text
-        ours = response.json()["results"]
-        theirs = mem0_memory.search(query, filters={"user_id": user}, top_k=10, explain=True)["results"]
+        ours, difference = _compare_with_mem0(api, mem0_memory, user, query)
         keyword_queries += any(r["score_details"]["bm25_score"] > 0 for r in ours)
-        if [r["id"] for r in ours] != [r["id"] for r in theirs]:
-            differences.append((user, query, [r["memory"] for r in ours], [r["memory"] for r in theirs]))
-            continue
-        for mine, upstream in zip(ours, theirs, strict=True):
-            assert mine["score"] == pytest.approx(upstream["score"], abs=1e-6), (query, mine, upstream)
-            for key, value in upstream["score_details"].items():
-                assert mine["score_details"][key] == pytest.approx(value, abs=1e-6), (query, key)
+        differences += difference
 
     print(f"oracle: {len(queries)} queries, {keyword_queries} with a keyword hit, differences: {differences}")
     assert keyword_queries >= len(queries) // 3, "the corpus should exercise the keyword signal"
@@ -211,15 +218,9 @@ def test_entity_boosted_rankings_match_upstream_mem0_given_the_same_query_entiti
     differences, boosted = [], 0
     for user, query in queries:
         monkeypatch.setattr("mem0.memory.main.extract_entities", lambda text, user=user: named_in(text, user))
-        ours = api.post("/search", json={"query": query, "user_id": user, "explain": True}).json()["results"]
-        theirs = mem0_memory.search(query, filters={"user_id": user}, top_k=10, explain=True)["results"]
+        ours, difference = _compare_with_mem0(api, mem0_memory, user, query)
         boosted += any(r["score_details"]["entity_boost"] > 0 for r in ours)
-        if [r["id"] for r in ours] != [r["id"] for r in theirs]:
-            differences.append((user, query, [r["memory"] for r in ours], [r["memory"] for r in theirs]))
-            continue
-        for mine, upstream in zip(ours, theirs, strict=True):
-            for key, value in upstream["score_details"].items():
-                assert mine["score_details"][key] == pytest.approx(value, abs=1e-6), (query, key, mine, upstream)
+        differences += difference
 
     print(f"entity oracle: {len(queries)} queries, {boosted} boosted, differences: {differences}")
     assert boosted >= len(queries) // 3, "the queries should exercise the entity boost"
