@@ -16,9 +16,11 @@ from starlette.types import Message, Receive, Scope, Send
 from app.auth.cli import add_keys_parser, run_keys
 from app.checks import run_checks
 from app.config import ConfigError, Settings, load_settings
+from app.db.connect import resolve_conninfo
 from app.db.migrator import MigrationError, migrate
 from app.egress import install_egress_guard
-from app.lifespan import StartupError, build_ollama_client, resolve_conninfo
+from app.errors import StartupError
+from app.llm.client import build_ollama_client
 from app.log import configure_logging
 from app.main import create_app
 from app.ops.cli import add_ops_parsers, run_ops

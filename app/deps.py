@@ -11,9 +11,13 @@ from app.auth.access import Access
 from app.config import Settings
 from app.egress import EgressGuard
 from app.errors import Forbidden, InvalidInput
+from app.hosted.service import HostedService
 from app.jobs.service import JobService
 from app.memories.service import MemoryService
+from app.named_entities.service import NamedEntityService
+from app.scopes.service import ScopeService
 from app.state import AppState
+from app.writes.service import WriteService
 
 # Dependencies are coroutines on purpose: FastAPI runs plain `def` dependencies in a thread pool, a thread hop
 # per request for a single attribute lookup.
@@ -32,8 +36,28 @@ async def get_settings(request: Request) -> Settings:
     return _state(request).settings
 
 
+async def get_write_service(request: Request) -> WriteService:
+    return _state(request).writes
+
+
 async def get_memory_service(request: Request) -> MemoryService:
     return _state(request).memories
+
+
+async def get_job_service(request: Request) -> JobService:
+    return _state(request).jobs
+
+
+async def get_scope_service(request: Request) -> ScopeService:
+    return _state(request).scopes
+
+
+async def get_named_entity_service(request: Request) -> NamedEntityService:
+    return _state(request).named_entities
+
+
+async def get_hosted_service(request: Request) -> HostedService:
+    return _state(request).hosted
 
 
 async def get_access(request: Request) -> Access:
@@ -74,14 +98,13 @@ async def get_egress_guard(request: Request) -> EgressGuard | None:
     return guard
 
 
-async def get_job_service(request: Request) -> JobService:
-    return _state(request).jobs
-
-
 StateDep = Annotated[AppState, Depends(get_state)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-MemoryServiceDep = Annotated[MemoryService, Depends(get_memory_service)]
 AccessDep = Annotated[Access, Depends(get_access)]
-AdminDep = Annotated[Access, Depends(require_admin)]
 EgressGuardDep = Annotated[EgressGuard | None, Depends(get_egress_guard)]
+WriteServiceDep = Annotated[WriteService, Depends(get_write_service)]
+MemoryServiceDep = Annotated[MemoryService, Depends(get_memory_service)]
 JobServiceDep = Annotated[JobService, Depends(get_job_service)]
+ScopeServiceDep = Annotated[ScopeService, Depends(get_scope_service)]
+NamedEntityServiceDep = Annotated[NamedEntityService, Depends(get_named_entity_service)]
+HostedServiceDep = Annotated[HostedService, Depends(get_hosted_service)]

@@ -17,6 +17,10 @@ from starlette.types import Scope
 logger = logging.getLogger(__name__)
 
 
+class StartupError(Exception):
+    """The server cannot serve; the message names the cause and the fix."""
+
+
 class AppError(Exception):
     """Base of every error the API answers with; subclasses fix the status and the error code."""
 
@@ -156,11 +160,6 @@ class StorageUnavailable(AppError):
     code = "storage_unavailable"
 
 
-class NotReady(AppError):
-    status_code = 503
-    code = "not_ready"
-
-
 class ErrorBody(BaseModel):
     """The one error shape; a few errors add members a client acts on (a failed job's `job_id`)."""
 
@@ -198,16 +197,21 @@ def error_response(
     return JSONResponse(body, status_code=status_code, headers=all_headers)
 
 
-def _describe_validation(exc: RequestValidationError) -> tuple[int, str]:
+def describe_problems(errors: Sequence[Mapping[str, Any]], whole: str = "body") -> str:
+    """Pydantic's errors as one message a client acts on: `field.path: reason` per problem (never the value sent);
+    `whole` names a problem with the input as a whole."""
     problems = []
-    status = 422
-    for item in exc.errors():
-        location = ".".join(str(part) for part in item.get("loc", ()) if part != "body") or "body"
-        if item.get("type") == "json_invalid":
-            return 400, "the request body is not valid JSON; send a JSON object with Content-Type: application/json"
+    for item in errors:
+        location = ".".join(str(part) for part in item.get("loc", ()) if part != "body") or whole
         message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
         problems.append(f"{location}: {message}")
-    return status, "; ".join(problems) or "invalid request"
+    return "; ".join(problems) or f"invalid {whole}"
+
+
+def _describe_validation(exc: RequestValidationError) -> tuple[int, str]:
+    if any(item.get("type") == "json_invalid" for item in exc.errors()):
+        return 400, "the request body is not valid JSON; send a JSON object with Content-Type: application/json"
+    return 422, describe_problems(exc.errors())
 
 
 async def _handle_app_error(request: Request, exc: Exception) -> JSONResponse:

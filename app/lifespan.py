@@ -16,57 +16,36 @@ from app.auth.service import KeyService
 from app.background import PeriodicTask
 from app.checks import run_checks, vector_column_dims, vector_tables
 from app.config import Settings
-from app.db.embedded import release_embedded_postgres, start_embedded_postgres
+from app.db.connect import resolve_conninfo
+from app.db.embedded import release_embedded_postgres
 from app.db.migrator import MigrationError, migrate
 from app.db.pool import open_pool
 from app.egress import EgressGuard
-from app.errors import AppError
+from app.errors import AppError, StartupError
+from app.hosted.service import HostedService
 from app.idempotency.repository import IdempotencyRepository
 from app.idempotency.service import IdempotencyService
 from app.jobs.monitor import QueueMonitor
 from app.jobs.repository import JobRepository
 from app.jobs.service import JobService
-from app.jobs.worker import JobWorkers
-from app.llm.client import CallObserver, OllamaClient
+from app.llm.client import CallObserver, OllamaClient, build_ollama_client
 from app.memories.repository import MemoryRepository
 from app.memories.service import MemoryService
 from app.metrics import Metrics
 from app.named_entities.repository import NamedEntityRepository
+from app.named_entities.service import NamedEntityService
+from app.scopes.repository import ScopeRepository
+from app.scopes.service import ScopeService
 from app.state import AppState, Readiness
 from app.system.embedder_health import EmbedderHealth
 from app.telemetry.backlog import Backlog
 from app.telemetry.breaker import CircuitBreaker
 from app.telemetry.service import Telemetry
+from app.writes.service import WriteService
+from app.writes.store import DraftStore
+from app.writes.worker import JobWorkers
 
 logger = logging.getLogger(__name__)
-
-
-class StartupError(Exception):
-    """The server cannot serve; the message names the cause and the fix."""
-
-
-def build_ollama_client(settings: Settings) -> OllamaClient:
-    return OllamaClient(
-        settings.ollama_base_url,
-        connect_timeout_s=settings.ollama_connect_timeout_s,
-        embed_timeout_s=settings.embed_timeout_s,
-        llm_timeout_s=settings.llm_timeout_s,
-        pull_timeout_s=settings.pull_timeout_s,
-        keep_alive=settings.ollama_keep_alive,
-        max_connections=settings.ollama_max_connections,
-        embed_concurrency=settings.embed_concurrency,
-        embed_batch_max=settings.embed_batch_max,
-    )
-
-
-async def resolve_conninfo(settings: Settings) -> str:
-    if not settings.uses_embedded_postgres:
-        return settings.conninfo()
-    try:
-        uri = await asyncio.to_thread(start_embedded_postgres, settings.data_dir)
-    except Exception as error:  # any failure of the bundled server is fatal and must say why
-        raise StartupError(f"embedded postgres failed to start under {settings.data_dir}: {error}") from error
-    return settings.conninfo(uri)
 
 
 async def warm_up(settings: Settings, ollama: OllamaClient, metrics: Metrics) -> float:
@@ -200,18 +179,17 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
         pool, IdempotencyRepository(), lease_s=settings.idempotency_lease_s, ttl_s=settings.idempotency_ttl_s
     )
     job_repository = JobRepository()
+    memory_repository = MemoryRepository(settings.collection_name)
+    named_entity_repository = NamedEntityRepository(settings.collection_name)
+    jobs = JobService(settings, pool, job_repository)
+    store = DraftStore(settings, pool, ollama, memory_repository, named_entity_repository, job_repository)
+    writes = WriteService(settings, pool, store, idempotency, job_repository, jobs, metrics, telemetry)
     memories = MemoryService(
-        settings,
-        pool,
-        ollama,
-        MemoryRepository(settings.collection_name),
-        NamedEntityRepository(settings.collection_name),
-        job_repository,
-        idempotency,
-        metrics,
-        telemetry,
+        settings, pool, ollama, memory_repository, named_entity_repository, job_repository, telemetry
     )
-    jobs = JobService(settings, pool, job_repository, idempotency)
+    scopes = ScopeService(pool, ScopeRepository(settings.collection_name), memories)
+    named_entities = NamedEntityService(pool, named_entity_repository)
+    hosted = HostedService(writes, memories, scopes)
 
     async def purge_expired_rows() -> None:
         await idempotency.purge_expired()
@@ -219,7 +197,7 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
 
     purger = PeriodicTask("expired-rows-purger", settings.idempotency_purge_interval_s, purge_expired_rows)
     purger.start()
-    workers = JobWorkers(settings, pool, conninfo, ollama, memories, job_repository, telemetry)
+    workers = JobWorkers(settings, pool, conninfo, ollama, store, job_repository, telemetry)
     workers.start()
     metrics.job_workers_alive.set_function(workers.alive)
     queue_monitor = PeriodicTask("jobs-queue-monitor", 5.0, QueueMonitor(pool, job_repository, metrics).refresh)
@@ -228,7 +206,11 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
         settings=settings,
         pool=pool,
         ollama=ollama,
+        writes=writes,
         memories=memories,
+        scopes=scopes,
+        named_entities=named_entities,
+        hosted=hosted,
         readiness=readiness,
         metrics=metrics,
         telemetry=telemetry,

@@ -8,7 +8,6 @@ from fastapi.middleware.cors import CORSMiddleware
 from app.auth.browser import BrowserDefenseMiddleware
 from app.config import Settings
 from app.egress import EgressGuard
-from app.entities.router import router as entities_router
 from app.errors import ERROR_RESPONSES, install_error_handlers
 from app.hosted.router import router as hosted_router
 from app.jobs.router import router as jobs_router
@@ -20,8 +19,10 @@ from app.metrics import build_metrics, request_observer
 from app.middleware import RequestContextMiddleware
 from app.named_entities.router import router as named_entities_router
 from app.providers.router import router as providers_router
+from app.scopes.router import router as scopes_router
 from app.system.router import admin_router as system_admin_router
 from app.system.router import router as system_router
+from app.writes.router import router as writes_router
 
 DESCRIPTION = """A hardened, local-first mem0 REST server: Ollama only, Postgres + pgvector only.
 Every error answers `{error, message, request_id}`; a 2xx on a write means it is committed."""
@@ -54,9 +55,10 @@ def create_app(settings: Settings, egress_guard: EgressGuard | None = None) -> F
     install_error_handlers(app)
     app.include_router(system_router, responses=ERROR_RESPONSES)
     app.include_router(system_admin_router, responses=ERROR_RESPONSES)
+    app.include_router(writes_router, responses=ERROR_RESPONSES)
     app.include_router(memories_router, responses=ERROR_RESPONSES)
     app.include_router(jobs_router, responses=ERROR_RESPONSES)
-    app.include_router(entities_router, responses=ERROR_RESPONSES)
+    app.include_router(scopes_router, responses=ERROR_RESPONSES)
     app.include_router(named_entities_router, responses=ERROR_RESPONSES)
     app.include_router(providers_router, responses=ERROR_RESPONSES)
     app.include_router(hosted_router, responses=ERROR_RESPONSES)

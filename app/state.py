@@ -9,14 +9,18 @@ from psycopg_pool import AsyncConnectionPool
 from app.auth.service import KeyService
 from app.background import PeriodicTask
 from app.config import Settings
+from app.hosted.service import HostedService
 from app.idempotency.service import IdempotencyService
 from app.jobs.service import JobService
-from app.jobs.worker import JobWorkers
 from app.llm.client import OllamaClient
 from app.memories.service import MemoryService
 from app.metrics import Metrics
+from app.named_entities.service import NamedEntityService
+from app.scopes.service import ScopeService
 from app.system.embedder_health import EmbedderHealth
 from app.telemetry.service import Telemetry
+from app.writes.service import WriteService
+from app.writes.worker import JobWorkers
 
 
 @dataclass
@@ -32,7 +36,11 @@ class AppState:
     settings: Settings
     pool: AsyncConnectionPool
     ollama: OllamaClient
+    writes: WriteService
     memories: MemoryService
+    scopes: ScopeService
+    named_entities: NamedEntityService
+    hosted: HostedService
     readiness: Readiness
     metrics: Metrics
     telemetry: Telemetry

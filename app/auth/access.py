@@ -10,7 +10,6 @@ from typing import Any
 
 from psycopg import sql
 
-IDENTIFIER_KINDS = ("user_id", "agent_id", "run_id")
 
 
 def glob_to_like(pattern: str) -> str:

@@ -10,8 +10,8 @@ from psycopg_pool import AsyncConnectionPool
 from app.auth.repository import KeyRepository
 from app.auth.service import create_key, list_keys, revoke_key
 from app.config import Settings
+from app.db.connect import resolve_conninfo
 from app.db.migrator import migrate
-from app.lifespan import resolve_conninfo
 
 
 def add_keys_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -7,9 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from app.deps import AccessDep, JobServiceDep, MemoryServiceDep, get_access
-from app.entities.router import EntityServiceDep
-from app.entities.schemas import EntityPage
+from app.deps import AccessDep, HostedServiceDep, get_access
 from app.hosted.schemas import (
     DEFAULT_PAGE_SIZE,
     BatchDelete,
@@ -22,32 +20,20 @@ from app.hosted.schemas import (
     Ping,
     Queued,
 )
-from app.hosted.service import Answer, HostedService, delete_all_scope, not_supported
-from app.idempotency.schemas import REPLAYED_HEADER, KeyedRequest, request_fingerprint, resolve_key
-from app.memories.schemas import AddResponse, HistoryEntry, MemoryItem, MemoryList, StatusMessage
+from app.hosted.service import added_body, not_supported
+from app.memories.schemas import AddResponse, HistoryEntry, MemoryItem, MemoryList
+from app.params import PageParam, PageSizeParam, StatusMessage
+from app.scopes.schemas import ScopePage
+from app.writes.results import QUEUED_STATUS, STORED_STATUS
+from app.writes.router import json_answer, keyed_request
 
 # Every route here needs a key, the catch-all too: an unknown route does not tell a caller without one anything.
 router = APIRouter(tags=["mem0 hosted API"], dependencies=[Depends(get_access)])
 
-
-async def get_hosted_service(
-    memories: MemoryServiceDep, jobs: JobServiceDep, entities: EntityServiceDep
-) -> HostedService:
-    return HostedService(memories, jobs, entities)
-
-
-HostedDep = Annotated[HostedService, Depends(get_hosted_service)]
 LOCAL_ORG_ID = "mem0-fixed"
 LOCAL_PROJECT_ID = "default"
-PageParam = Annotated[int, Query(ge=1, description="Page number, from 1.")]
-PageSizeParam = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 # mem0's hosted API deletes the memories this one superseded; no memory supersedes another here, so there are none.
 DeleteLinkedParam = Annotated[bool, Query(description="Accepted; no memory supersedes another here.")]
-
-
-def _answer(answer: Answer) -> Response:
-    headers = {REPLAYED_HEADER: "true"} if answer.replayed else None
-    return Response(answer.body, status_code=answer.status, media_type="application/json", headers=headers)
 
 
 def _paged(request: Request, count: int, page: int, page_size: int, results: list[Any]) -> dict[str, Any]:
@@ -86,25 +72,21 @@ async def ping(access: AccessDep) -> dict[str, Any]:
 async def add(
     body: HostedAdd,
     request: Request,
-    hosted: HostedDep,
+    hosted: HostedServiceDep,
     access: AccessDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
     """`POST /memories` with the hosted shapes: identifiers top-level or in `filters`; 200 with `results`, or 202
     with the job's id when an inferred write has not finished."""
-    key = resolve_key(idempotency_key, None)
-    keyed = None
-    if key is not None:
-        fingerprint = request_fingerprint(request.method, request.url.path, await request.json())
-        keyed = KeyedRequest(access.key_id, key, fingerprint)
-    return _answer(await hosted.add(body, access, keyed))
+    result = await hosted.add(body, access, await keyed_request(request, access, idempotency_key, None))
+    return json_answer(added_body(result), QUEUED_STATUS if result.queued else STORED_STATUS, replayed=result.replayed)
 
 
 @router.post("/v3/memories/", response_model=MemoryPage, summary="List memories, paged (hosted API)")
 async def list_memories(
     body: HostedList,
     request: Request,
-    hosted: HostedDep,
+    hosted: HostedServiceDep,
     access: AccessDep,
     page: PageParam = 1,
     page_size: PageSizeParam = DEFAULT_PAGE_SIZE,
@@ -114,81 +96,83 @@ async def list_memories(
 
 
 @router.post("/v3/memories/search/", response_model=MemoryList, summary="Search memories (hosted API)")
-async def search(body: HostedSearch, hosted: HostedDep, access: AccessDep) -> dict[str, Any]:
+async def search(body: HostedSearch, hosted: HostedServiceDep, access: AccessDep) -> dict[str, Any]:
     return {"results": await hosted.search(body, access)}
 
 
 @router.get("/v1/memories/{memory_id}/", response_model=MemoryItem, summary="Get a memory (hosted API)")
-async def get_memory(memory_id: str, service: MemoryServiceDep, access: AccessDep) -> dict[str, Any]:
-    return await service.get(memory_id, access)
+async def get_memory(memory_id: str, hosted: HostedServiceDep, access: AccessDep) -> dict[str, Any]:
+    return await hosted.get(memory_id, access)
 
 
 @router.put("/v1/memories/{memory_id}/", response_model=MemoryItem, summary="Update a memory (hosted API)")
-async def update_memory(memory_id: str, body: HostedUpdate, hosted: HostedDep, access: AccessDep) -> dict[str, Any]:
+async def update_memory(
+    memory_id: str, body: HostedUpdate, hosted: HostedServiceDep, access: AccessDep
+) -> dict[str, Any]:
     return await hosted.update(memory_id, body, access)
 
 
 @router.delete("/v1/memories/{memory_id}/", response_model=StatusMessage, summary="Delete a memory (hosted API)")
 async def delete_memory(
     memory_id: str,
-    service: MemoryServiceDep,
+    hosted: HostedServiceDep,
     access: AccessDep,
     delete_linked: Annotated[
         bool, Query(description="No memory supersedes another here: nothing more to delete.")
     ] = False,
 ) -> dict[str, str]:
-    await service.delete(memory_id, access)
+    await hosted.delete(memory_id, access)
     return {"message": "Memory deleted successfully!"}
 
 
 @router.get(
     "/v1/memories/{memory_id}/history/", response_model=list[HistoryEntry], summary="A memory's history (hosted API)"
 )
-async def memory_history(memory_id: str, service: MemoryServiceDep, access: AccessDep) -> list[dict[str, Any]]:
-    return await service.history(memory_id, access)
+async def memory_history(memory_id: str, hosted: HostedServiceDep, access: AccessDep) -> list[dict[str, Any]]:
+    return await hosted.history(memory_id, access)
 
 
 @router.delete("/v1/memories/", response_model=StatusMessage, summary="Delete a scope's memories (hosted API)")
-async def delete_memories(request: Request, service: MemoryServiceDep, access: AccessDep) -> dict[str, str]:
+async def delete_memories(request: Request, hosted: HostedServiceDep, access: AccessDep) -> dict[str, str]:
     """The scope is `user_id` / `agent_id` / `run_id` query parameters or `filters`; one is required."""
-    deleted = await service.delete_scope(delete_all_scope(dict(request.query_params)), access)
+    deleted = await hosted.delete_all(dict(request.query_params), access)
     return {"message": f"Memories deleted successfully! ({deleted})"}
 
 
-@router.get("/v1/entities/", response_model=EntityPage, summary="List users, agents and runs (hosted API)")
-async def list_entities(
+@router.get("/v1/entities/", response_model=ScopePage, summary="List users, agents and runs (hosted API)")
+async def list_scopes(
     request: Request,
-    entities: EntityServiceDep,
+    hosted: HostedServiceDep,
     access: AccessDep,
     page: PageParam = 1,
     page_size: PageSizeParam = DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:
-    count, results = await entities.list_entities(access, page, page_size)
+    count, results = await hosted.list_scopes(access, page, page_size)
     return _paged(request, count, page, page_size, results)
 
 
 @router.delete(
-    "/v2/entities/{entity_type}/{name}/",
+    "/v2/entities/{scope_type}/{name}/",
     response_model=StatusMessage,
     summary="Delete a user, agent or run (hosted API)",
 )
 @router.delete(
-    "/v1/entities/{entity_type}/{name}/",
+    "/v1/entities/{scope_type}/{name}/",
     response_model=StatusMessage,
     summary="Delete a user, agent or run (hosted API, older path)",
 )
-async def delete_entity(entity_type: str, name: str, hosted: HostedDep, access: AccessDep) -> dict[str, str]:
-    await hosted.delete_entity(entity_type, name, access)
+async def delete_scope(scope_type: str, name: str, hosted: HostedServiceDep, access: AccessDep) -> dict[str, str]:
+    await hosted.delete_scope(scope_type, name, access)
     return {"message": "Entity deleted successfully!"}
 
 
 @router.put("/v1/batch/", response_model=StatusMessage, summary="Update up to 1000 memories (hosted API)")
-async def batch_update(body: BatchUpdate, hosted: HostedDep, access: AccessDep) -> dict[str, str]:
+async def batch_update(body: BatchUpdate, hosted: HostedServiceDep, access: AccessDep) -> dict[str, str]:
     return {"message": f"Successfully updated {await hosted.batch_update(body, access)} memories"}
 
 
 @router.delete("/v1/batch/", response_model=StatusMessage, summary="Delete up to 1000 memories (hosted API)")
-async def batch_delete(body: BatchDelete, hosted: HostedDep, access: AccessDep) -> dict[str, str]:
+async def batch_delete(body: BatchDelete, hosted: HostedServiceDep, access: AccessDep) -> dict[str, str]:
     return {"message": f"Successfully deleted {await hosted.batch_delete(body, access)} memories"}
 
 

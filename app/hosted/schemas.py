@@ -8,20 +8,12 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator, model_validator
 
-from app.errors import InvalidInput
-from app.memories.schemas import (
-    IDENTIFIER_KEYS,
-    MAX_TEXT_CHARS,
-    Filters,
-    Identifier,
-    MemoryItem,
-    Message,
-    Metadata,
-)
+from app.errors import InvalidInput, describe_problems
+from app.memories.schemas import MAX_TEXT_CHARS, Filters, MemoryItem, Message, Metadata
+from app.params import IDENTIFIER_KEYS, Identifier
 
 # mem0's hosted API also scopes by app_id; this server (and its table layout) knows user, agent and run only.
 APP_ID_REFUSAL = "app_id is not supported: this server scopes memories by user_id, agent_id and run_id"
-ENTITY_TYPES = {"user": "user_id", "agent": "agent_id", "run": "run_id"}
 MAX_BATCH = 1000
 DEFAULT_PAGE_SIZE = 100
 
@@ -90,11 +82,7 @@ def validated(model: type[M], data: dict[str, Any]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        problems = [
-            f"{'.'.join(str(p) for p in item['loc']) or 'body'}: {str(item['msg']).removeprefix('Value error, ')}"
-            for item in error.errors()
-        ]
-        raise InvalidInput("; ".join(problems)) from None
+        raise InvalidInput(describe_problems(error.errors())) from None
 
 
 class HostedAdd(HostedModel):

@@ -1,16 +1,13 @@
-"""mem0's hosted API as thin adapters: every call becomes one of this server's own use cases (MemoryService,
-JobService, EntityService) under the caller's key; only the shapes differ. No storage of its own."""
+"""mem0's hosted API as thin adapters: every call becomes one of this server's own use cases (WriteService,
+MemoryService, ScopeService) under the caller's key; only the shapes differ. No storage of its own."""
 
 from __future__ import annotations
 
 import ast
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from app.auth.access import Access
-from app.db.errors import storage_errors
-from app.entities.service import EntityService
 from app.errors import AppError, InvalidInput
 from app.hosted.schemas import (
     APP_ID_REFUSAL,
@@ -25,12 +22,12 @@ from app.hosted.schemas import (
     validated,
 )
 from app.idempotency.schemas import KeyedRequest
-from app.jobs.service import JobService
-from app.memories.repository import scope_where
-from app.memories.responses import json_bytes
-from app.memories.schemas import IDENTIFIER_KEYS, MemoryCreate, MemoryUpdate, SearchRequest
+from app.memories.schemas import MemoryCreate, MemoryUpdate, SearchRequest
 from app.memories.service import MemoryService
-from app.memories.writes import write_memories
+from app.params import IDENTIFIER_KEYS
+from app.scopes.service import ScopeService
+from app.writes.results import WriteResult
+from app.writes.service import WriteService
 
 # What a client of the hosted API can use here; every other /v1, /v2 or /v3 route answers 501 naming these.
 SUPPORTED_ROUTES = (
@@ -61,21 +58,14 @@ def not_supported(what: str) -> NotSupported:
     )
 
 
-@dataclass(frozen=True)
-class Answer:
-    """A write's answer as exact bytes: the same body an idempotency key stores and replays."""
-
-    status: int
-    body: bytes
-    replayed: bool = False
-
-
-def queued(job_id: str, status: str, *, replayed: bool = False) -> Answer:
-    """202: the inferred write is a job that has not finished; hosted clients read `results`, GET /jobs/{id} follows
-    it."""
+def added_body(result: WriteResult) -> dict[str, Any]:
+    """An add's answer: mem0's `{results}` once stored; while the inferred write's job runs, its id and status, also
+    as the one event hosted clients read in `results` (GET /jobs/{job_id} follows it)."""
+    if not result.queued:
+        return result.body()
+    job_id, status = str(result.job_id), result.job_status
     event = {"message": "the inferred write is queued; GET /jobs/{job_id} follows it", "status": status}
-    body = {"results": [{**event, "event_id": job_id}], "job_id": job_id, "status": status}
-    return Answer(202, json_bytes(body), replayed)
+    return {"results": [{**event, "event_id": job_id}], "job_id": job_id, "status": status}
 
 
 def delete_all_scope(params: dict[str, str]) -> dict[str, str]:
@@ -111,14 +101,14 @@ def _parse_filters_param(raw: str) -> dict[str, Any]:
 
 
 class HostedService:
-    def __init__(self, memories: MemoryService, jobs: JobService, entities: EntityService) -> None:
+    def __init__(self, writes: WriteService, memories: MemoryService, scopes: ScopeService) -> None:
+        self.writes = writes
         self.memories = memories
-        self.jobs = jobs
-        self.entities = entities
+        self.scopes = scopes
 
-    async def add(self, body: HostedAdd, access: Access, key: KeyedRequest | None) -> Answer:
-        """The REST write path: `infer: false` stores each message; `infer: true` is a job, waited for in sync
-        mode (MEM0_INFER_MODE) unless keyed or `async_mode`, as `POST /memories` does."""
+    async def add(self, body: HostedAdd, access: Access, key: KeyedRequest | None) -> WriteResult:
+        """The REST write: `infer: false` stores each message; `infer: true` is a job, waited for in sync mode
+        (MEM0_INFER_MODE) unless keyed or `async_mode`, as `POST /memories` does."""
         create = validated(
             MemoryCreate,
             {
@@ -131,28 +121,15 @@ class HostedService:
                 "prompt": body.custom_instructions,
             },
         )
-        outcome = await write_memories(self.memories, self.jobs, create, access, key)
-        if outcome.response.status != 202:
-            return Answer(outcome.response.status, outcome.response.body, outcome.replayed)
-        accepted = json.loads(outcome.response.body)
-        return queued(accepted["job_id"], accepted["status"], replayed=outcome.replayed)
+        return await self.writes.accept(create, access, key)
 
     async def list_page(
         self, body: HostedList, page: int, page_size: int, access: Access
     ) -> tuple[int, list[dict[str, Any]]]:
-        """One page of a scope's memories (newest first) and the scope's size. Pages are read through the list
-        use case, so the deepest reachable memory is MEM0_MAX_LIST_LIMIT."""
-        identifiers = scope_only(body.filters, "get_all")
-        limit = self.memories.settings.max_list_limit
-        if page * page_size > limit:
-            raise InvalidInput(
-                f"page {page} of size {page_size} reaches past memory {limit} (MEM0_MAX_LIST_LIMIT); "
-                "narrow the scope or use larger pages"
-            )
-        items = await self.memories.list_memories(identifiers, page * page_size, access)
-        async with storage_errors(), self.memories.pool.connection() as conn:
-            count = await self.memories.repository.count_scope(conn, scope_where(access, identifiers), 2**62)
-        return count, items[(page - 1) * page_size :]
+        """The scope's size and one page of its memories, newest first."""
+        return await self.memories.list_page(
+            scope_only(body.filters, "get_all"), access, (page - 1) * page_size, page_size
+        )
 
     async def search(self, body: HostedSearch, access: Access) -> list[dict[str, Any]]:
         request = validated(
@@ -167,10 +144,22 @@ class HostedService:
         )
         return await self.memories.search(request, access)
 
+    async def get(self, memory_id: str, access: Access) -> dict[str, Any]:
+        return await self.memories.get(memory_id, access)
+
+    async def history(self, memory_id: str, access: Access) -> list[dict[str, Any]]:
+        return await self.memories.history(memory_id, access)
+
     async def update(self, memory_id: str, body: HostedUpdate, access: Access) -> dict[str, Any]:
         return await self.memories.update(
             memory_id, validated(MemoryUpdate, body.model_dump(exclude_unset=True)), access
         )
+
+    async def delete(self, memory_id: str, access: Access) -> None:
+        await self.memories.delete(memory_id, access)
+
+    async def delete_all(self, params: dict[str, str], access: Access) -> int:
+        return await self.memories.delete_scope(delete_all_scope(params), access)
 
     async def batch_update(self, body: BatchUpdate, access: Access) -> int:
         """Every listed memory is checked first (a missing one is a 404 before anything changes), then each is
@@ -194,7 +183,10 @@ class HostedService:
             await self.memories.delete(memory_id, access)
         return len(ids)
 
-    async def delete_entity(self, entity_type: str, name: str, access: Access) -> int:
-        if entity_type == "app":
+    async def list_scopes(self, access: Access, page: int, page_size: int) -> tuple[int, list[dict[str, Any]]]:
+        return await self.scopes.list_page(access, page, page_size)
+
+    async def delete_scope(self, scope_type: str, name: str, access: Access) -> int:
+        if scope_type == "app":
             raise InvalidInput(APP_ID_REFUSAL)
-        return await self.entities.delete_entity(entity_type, name, access)
+        return await self.scopes.delete(scope_type, name, access)

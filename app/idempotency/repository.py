@@ -8,9 +8,8 @@ from uuid import UUID
 from psycopg import AsyncConnection
 
 from app.db.queries import Queries
-from app.idempotency.schemas import StoredResponse
+from app.idempotency.schemas import StoredResult
 
-IN_FLIGHT = "in_flight"
 COMPLETED = "completed"
 
 
@@ -31,7 +30,7 @@ class Claim:
 class KeyRecord:
     status: str
     fingerprint: str
-    response: StoredResponse | None
+    result: StoredResult | None
     lease_left_s: float
 
 
@@ -50,11 +49,11 @@ class IdempotencyRepository:
         if row is None:
             return None
         status, fingerprint, response_status, response_body, lease_left_s = row
-        response = None if status != COMPLETED else StoredResponse(int(response_status), bytes(response_body))
-        return KeyRecord(str(status), str(fingerprint), response, float(lease_left_s))
+        result = None if status != COMPLETED else StoredResult(int(response_status), bytes(response_body))
+        return KeyRecord(str(status), str(fingerprint), result, float(lease_left_s))
 
-    async def complete(self, conn: AsyncConnection, claim: Claim, response: StoredResponse) -> bool:
-        params = {**claim.params(), "status": response.status, "body": response.body}
+    async def complete(self, conn: AsyncConnection, claim: Claim, result: StoredResult) -> bool:
+        params = {**claim.params(), "status": result.status, "body": result.body}
         cursor = await conn.execute(self.q["complete"], params)
         return cursor.rowcount == 1
 

@@ -26,8 +26,9 @@ class KeyedRequest:
 
 
 @dataclass(frozen=True)
-class StoredResponse:
-    """What the first successful run answered; a replay sends exactly these bytes back."""
+class StoredResult:
+    """What a key keeps of the first successful run, as the write's owner serialised it: a replay is rebuilt from
+    it and answers exactly what the first run answered."""
 
     status: int
     body: bytes

@@ -1,7 +1,7 @@
 """Runs a keyed write at most once: claim the key, complete it inside the write's transaction, or release it.
 
-The write's owner composes the steps: `claim`, then its work inside `held(claim)`, calling `complete` in its
-own transaction just before commit."""
+The write's owner runs its work inside `run_once(key)` and calls `Once.complete` in its own transaction just
+before commit."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import logging
 import math
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
@@ -19,7 +18,7 @@ from app.background import PeriodicTask
 from app.db.errors import storage_errors
 from app.errors import AppError, IdempotencyKeyInUse, IdempotencyKeyReused
 from app.idempotency.repository import COMPLETED, Claim, IdempotencyRepository
-from app.idempotency.schemas import HEADER, KeyedRequest, StoredResponse
+from app.idempotency.schemas import HEADER, KeyedRequest, StoredResult
 
 logger = logging.getLogger(__name__)
 
@@ -28,12 +27,24 @@ PURGE_BATCH = 5000
 CLAIM_ATTEMPTS = 3
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """A keyed write's answer: run now, or replayed from the key."""
+class Once:
+    """One run of a keyed write. `replay` is what a completed earlier run stored (nothing more runs); otherwise the
+    write goes ahead and calls `complete` inside its own transaction, just before commit."""
 
-    response: StoredResponse
-    replayed: bool
+    def __init__(self, service: IdempotencyService, claim: Claim | None, replay: StoredResult | None) -> None:
+        self._service = service
+        self._claim = claim
+        self.replay = replay
+
+    async def complete(self, conn: AsyncConnection, result: StoredResult) -> None:
+        """The key now answers `result`. If a retry took the key over while this request stalled, the write must
+        roll back: this raises. Without a key, nothing to do."""
+        if self._claim is not None and not await self._service.repository.complete(conn, self._claim, result):
+            raise IdempotencyKeyInUse(
+                f"this request stalled past its {HEADER} lease (MEM0_IDEMPOTENCY_LEASE_S) and a retry took the key "
+                "over; nothing was stored by this request; retry to get the result",
+                headers=_retry_after(1),
+            )
 
 
 def _retry_after(seconds: float) -> dict[str, str]:
@@ -50,34 +61,28 @@ class IdempotencyService:
         self.ttl_s = ttl_s
 
     @contextlib.asynccontextmanager
-    async def held(self, claim: Claim | None) -> AsyncIterator[None]:
-        """While the block runs the claim's lease is renewed (every third of it), so only a dead holder's key
-        lapses; if the block fails, the key is given back so a retry runs again. No claim: a plain block."""
-        if claim is None:
-            yield
+    async def run_once(self, request: KeyedRequest | None) -> AsyncIterator[Once]:
+        """Claims the key (or finds the stored result to replay: 422 for another request's key, 409 while it is in
+        flight) and holds it while the block runs, renewing its lease every third of it, so only a dead holder's
+        key lapses. If the block fails, the key is given back so a retry runs again. No key: a plain block."""
+        if request is None:
+            yield Once(self, None, None)
+            return
+        claimed = await self._claim(request)
+        if isinstance(claimed, StoredResult):
+            yield Once(self, None, claimed)
             return
         renewer = PeriodicTask(
-            "idempotency-lease-renewer", self.lease_s / 3, lambda: self._renew(claim), wait_first=True
+            "idempotency-lease-renewer", self.lease_s / 3, lambda: self._renew(claimed), wait_first=True
         )
         async with renewer:
             try:
-                yield
+                yield Once(self, claimed, None)
             except BaseException:
-                await self.release(claim)
+                await self._release(claimed)
                 raise
 
-    async def complete(self, conn: AsyncConnection, claim: Claim, response: StoredResponse) -> None:
-        """Inside the write's transaction: the key now answers `response`. If a retry took the key over while
-        this request stalled, the write must roll back: this raises."""
-        if not await self.repository.complete(conn, claim, response):
-            raise IdempotencyKeyInUse(
-                f"this request stalled past its {HEADER} lease (MEM0_IDEMPOTENCY_LEASE_S) and a retry took the key "
-                "over; nothing was stored by this request; retry to get the result",
-                headers=_retry_after(1),
-            )
-
-    async def claim(self, request: KeyedRequest) -> Claim | StoredResponse:
-        """Hold the key (a Claim), or the stored response to replay; 422 for another request's key, 409 in flight."""
+    async def _claim(self, request: KeyedRequest) -> Claim | StoredResult:
         scope, key, fingerprint = request.scope, request.key, request.fingerprint
         for _ in range(CLAIM_ATTEMPTS):
             claim = Claim(scope, key, fingerprint, uuid.uuid4())
@@ -92,8 +97,8 @@ class IdempotencyService:
                     f"this {HEADER} was already used for a different request (method, path or body differ); "
                     "use a new key for a new write"
                 )
-            if record.status == COMPLETED and record.response is not None:
-                return record.response
+            if record.status == COMPLETED and record.result is not None:
+                return record.result
             raise IdempotencyKeyInUse(
                 f"a request with this {HEADER} is still in flight; retry after it finishes",
                 headers=_retry_after(record.lease_left_s),
@@ -107,7 +112,7 @@ class IdempotencyService:
         except AppError as error:
             logger.warning("could not renew an idempotency key's lease: %s", error.message)
 
-    async def release(self, claim: Claim) -> None:
+    async def _release(self, claim: Claim) -> None:
         """Give a failed write's key back so a retry runs again; if this fails, the lease frees it later."""
         try:
             async with storage_errors(), self.pool.connection() as conn:

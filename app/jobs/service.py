@@ -1,4 +1,5 @@
-"""Accepting inferred writes as jobs, waiting for them in sync mode, and reading / retrying jobs."""
+"""Jobs of inferred writes: waiting for one (sync mode), reading and retrying them, purging finished ones. Writes
+queue them (app/writes)."""
 
 from __future__ import annotations
 
@@ -12,53 +13,17 @@ from psycopg_pool import AsyncConnectionPool
 from app.auth.access import EVERYTHING, Access
 from app.config import Settings
 from app.db.errors import storage_errors
-from app.errors import Conflict, JobFailed, NoFactsFound, NotFound, QueueFull
-from app.idempotency.repository import Claim
-from app.idempotency.schemas import KeyedRequest, StoredResponse
-from app.idempotency.service import IdempotencyService, Outcome
+from app.errors import Conflict, JobFailed, NoFactsFound, NotFound
 from app.jobs.repository import FAILED, SUCCEEDED, JobRecord, JobRepository
-from app.memories.responses import accepted_response
-from app.memories.schemas import MemoryCreate
 
 WAIT_POLL_S = 0.1
 
 
 class JobService:
-    def __init__(
-        self, settings: Settings, pool: AsyncConnectionPool, repository: JobRepository, idempotency: IdempotencyService
-    ) -> None:
+    def __init__(self, settings: Settings, pool: AsyncConnectionPool, repository: JobRepository) -> None:
         self.settings = settings
         self.pool = pool
         self.repository = repository
-        self.idempotency = idempotency
-
-    def answers_at_once(self, request: MemoryCreate) -> bool:
-        """Async mode: the write answers 202 with the job id instead of waiting for the job."""
-        return request.async_mode if request.async_mode is not None else self.settings.infer_mode == "async"
-
-    async def submit(self, request: MemoryCreate, key: KeyedRequest | None = None) -> tuple[UUID | None, Outcome]:
-        """Store the job (raw messages kept) and, for a keyed request, complete the key in the same transaction,
-        so a keyed request always answers (and replays) 202 with the same job id. Returns the new job's id
-        (None for a replay) and the 202 acceptance. The caller checked the request's limits and access."""
-        claim: Claim | None = None
-        if key is not None:
-            claimed = await self.idempotency.claim(key)
-            if isinstance(claimed, StoredResponse):
-                return None, Outcome(claimed, replayed=True)
-            claim = claimed
-        body = request.model_dump(mode="json", exclude_none=True, exclude={"idempotency_key"})
-        async with self.idempotency.held(claim), storage_errors(), self.pool.connection() as conn, conn.transaction():
-            pending = await self.repository.count_pending(conn)
-            if pending >= self.settings.queue_max:
-                raise QueueFull(
-                    f"{pending} inferred writes are waiting (MEM0_QUEUE_MAX={self.settings.queue_max}); retry later",
-                    headers={"Retry-After": "5"},
-                )
-            job_id = await self.repository.insert(conn, {"body": body}, self.settings.infer_max_attempts)
-            response = accepted_response(job_id)
-            if claim is not None:
-                await self.idempotency.complete(conn, claim, response)
-        return job_id, Outcome(response, replayed=False)
 
     async def wait(self, job_id: UUID) -> JobRecord:
         """The job once it SUCCEEDED, or as it is after MEM0_INFER_WAIT_S; a FAILED job raises its error."""

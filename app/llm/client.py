@@ -14,6 +14,7 @@ import httpx
 import ollama
 import pydantic
 
+from app.config import Settings
 from app.errors import (
     AppError,
     EmbeddingDimensionMismatch,
@@ -190,3 +191,17 @@ class OllamaClient:
             str(request.get("model", "")),
         )
         return response
+
+
+def build_ollama_client(settings: Settings) -> OllamaClient:
+    return OllamaClient(
+        settings.ollama_base_url,
+        connect_timeout_s=settings.ollama_connect_timeout_s,
+        embed_timeout_s=settings.embed_timeout_s,
+        llm_timeout_s=settings.llm_timeout_s,
+        pull_timeout_s=settings.pull_timeout_s,
+        keep_alive=settings.ollama_keep_alive,
+        max_connections=settings.ollama_max_connections,
+        embed_concurrency=settings.embed_concurrency,
+        embed_batch_max=settings.embed_batch_max,
+    )

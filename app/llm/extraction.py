@@ -13,7 +13,7 @@ from app.llm.client import OllamaClient
 
 logger = logging.getLogger(__name__)
 
-ENTITY_TYPES = ("person", "place", "organization", "product")
+NAMED_ENTITY_TYPES = ("person", "place", "organization", "product")
 
 # Ollama structured outputs: the reply is constrained to this schema, so it always parses.
 FACTS_SCHEMA: dict[str, Any] = {
@@ -24,7 +24,7 @@ FACTS_SCHEMA: dict[str, Any] = {
             "type": "array",
             "items": {
                 "type": "object",
-                "properties": {"name": {"type": "string"}, "type": {"type": "string", "enum": list(ENTITY_TYPES)}},
+                "properties": {"name": {"type": "string"}, "type": {"type": "string", "enum": list(NAMED_ENTITY_TYPES)}},
                 "required": ["name", "type"],
             },
         },
@@ -182,9 +182,9 @@ def parse_entities(data: dict[str, Any]) -> list[ExtractedEntity]:
     for index, entity in enumerate(entities):
         name = entity.get("name") if isinstance(entity, dict) else None
         kind = entity.get("type") if isinstance(entity, dict) else None
-        if not isinstance(name, str) or kind not in ENTITY_TYPES:
+        if not isinstance(name, str) or kind not in NAMED_ENTITY_TYPES:
             raise InvalidModelOutput(
-                f"entity {index} of the model's reply is not {{name: string, type: {' | '.join(ENTITY_TYPES)}}}"
+                f"entity {index} of the model's reply is not {{name: string, type: {' | '.join(NAMED_ENTITY_TYPES)}}}"
             )
         name = " ".join(name.replace("\x00", "").split())
         if len(name) > MAX_ENTITY_CHARS or not _is_storable(name):

@@ -1,4 +1,4 @@
-"""The MCP tools: thin adapters over MemoryService / JobService (and the entity listing), one per use case. Each
+"""The MCP tools: thin adapters over WriteService, MemoryService and ScopeService, one per use case. Each
 reads the caller's Access from the request the SDK hands it (app/mcp/auth.py) and passes it to the service, so a
 key limited to some identities sees and changes only those, as on the REST routes.
 
@@ -7,8 +7,8 @@ returns and when to use it rather than another tool."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -17,13 +17,11 @@ from mcp.types import ToolAnnotations
 from pydantic import Field, ValidationError
 from starlette.requests import Request
 
-from app.entities.repository import repository_for
-from app.entities.service import MAX_PAGE_SIZE, EntityService
-from app.errors import AppError
+from app.errors import AppError, describe_problems
 from app.mcp.auth import Caller, caller_of
 from app.memories.schemas import MemoryCreate, MemoryItem, MemoryList, MemoryUpdate, Message, SearchRequest
 from app.memories.service import DEFAULT_LIST_LIMIT, DEFAULT_TOP_K
-from app.memories.writes import write_memories
+from app.params import MAX_PAGE_SIZE, query_identifiers
 
 ToolContext = Context[Any, Any]
 
@@ -58,10 +56,6 @@ def _caller(ctx: ToolContext) -> Caller:
     return caller_of(request.scope)
 
 
-def _identifiers(user_id: str | None, agent_id: str | None, run_id: str | None) -> dict[str, str]:
-    return {k: v for k, v in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id)) if v is not None}
-
-
 def _memory(item: dict[str, Any]) -> dict[str, Any]:
     """The REST routes' shape (their response model): the same fields, and metadata stored too deep clipped."""
     return MemoryItem.model_validate(item).model_dump(mode="json")
@@ -71,15 +65,23 @@ def _memories(items: list[dict[str, Any]]) -> dict[str, Any]:
     return MemoryList.model_validate({"results": items}).model_dump(mode="json")
 
 
-def _tool_error(error: AppError | ValidationError) -> ToolError:
-    """What the model reads: the API's error code and message, or the invalid arguments (names and reasons, not
-    the values sent)."""
-    if isinstance(error, AppError):
-        return ToolError(f"{error.code}: {error.message}")
-    problems = "; ".join(
-        f"{'.'.join(str(part) for part in item['loc']) or 'arguments'}: {item['msg']}" for item in error.errors()
-    )
-    return ToolError(f"invalid_input: {problems}")
+Tool = Callable[..., Awaitable[dict[str, Any]]]
+
+
+def reported(tool: Tool) -> Tool:
+    """The tool with its failures as what the model reads: the API's error code and message, or the invalid
+    arguments (names and reasons, not the values sent). The SDK reads the signature through functools.wraps."""
+
+    @functools.wraps(tool)
+    async def run(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return await tool(*args, **kwargs)
+        except AppError as error:
+            raise ToolError(f"{error.code}: {error.message}") from None
+        except ValidationError as error:
+            raise ToolError(f"invalid_input: {describe_problems(error.errors(), 'arguments')}") from None
+
+    return run
 
 
 async def add_memory(
@@ -112,28 +114,24 @@ async def add_memory(
     ] = False,
 ) -> dict[str, Any]:
     caller = _caller(ctx)
-    try:
-        if (text is None) == (messages is None):
-            raise ToolError("invalid_input: give either text or messages (exactly one)")
-        turns = messages if messages is not None else [Message(role="user", content=text or "")]
-        # Sync even when MEM0_INFER_MODE=async: no tool polls jobs, so an inferred write waits for its job (at most
-        # MEM0_INFER_WAIT_S) as POST /memories does in sync mode; a job still running then goes on by itself.
-        request = MemoryCreate(
-            messages=turns,
-            user_id=user_id,
-            agent_id=agent_id,
-            run_id=run_id,
-            metadata=metadata,
-            infer=infer,
-            async_mode=False,
-        )
-        outcome = await write_memories(caller.services.memories, caller.services.jobs, request, caller.access, None)
-        answer: dict[str, Any] = json.loads(outcome.response.body)
-        if outcome.response.status == 202:
-            answer["message"] = "still extracting; the memories are stored when the job finishes"
-        return answer
-    except (AppError, ValidationError) as error:
-        raise _tool_error(error) from None
+    if (text is None) == (messages is None):
+        raise ToolError("invalid_input: give either text or messages (exactly one)")
+    turns = messages if messages is not None else [Message(role="user", content=text or "")]
+    # Sync even when MEM0_INFER_MODE=async: no tool polls jobs, so an inferred write waits for its job (at most
+    # MEM0_INFER_WAIT_S) as POST /memories does in sync mode; a job still running then goes on by itself.
+    request = MemoryCreate(
+        messages=turns,
+        user_id=user_id,
+        agent_id=agent_id,
+        run_id=run_id,
+        metadata=metadata,
+        infer=infer,
+        async_mode=False,
+    )
+    result = await caller.services.writes.accept(request, caller.access)
+    if result.queued:
+        return result.body() | {"message": "still extracting; the memories are stored when the job finishes"}
+    return result.body()
 
 
 async def search_memories(
@@ -164,19 +162,16 @@ async def search_memories(
     ] = None,
 ) -> dict[str, Any]:
     caller = _caller(ctx)
-    try:
-        request = SearchRequest(
-            query=query,
-            user_id=user_id,
-            agent_id=agent_id,
-            run_id=run_id,
-            filters=filters,
-            limit=limit,
-            threshold=threshold,
-        )
-        return _memories(await caller.services.memories.search(request, caller.access))
-    except (AppError, ValidationError) as error:
-        raise _tool_error(error) from None
+    request = SearchRequest(
+        query=query,
+        user_id=user_id,
+        agent_id=agent_id,
+        run_id=run_id,
+        filters=filters,
+        limit=limit,
+        threshold=threshold,
+    )
+    return _memories(await caller.services.memories.search(request, caller.access))
 
 
 async def get_memories(
@@ -189,19 +184,13 @@ async def get_memories(
     ] = None,
 ) -> dict[str, Any]:
     caller = _caller(ctx)
-    try:
-        identifiers = _identifiers(user_id, agent_id, run_id)
-        return _memories(await caller.services.memories.list_memories(identifiers, limit, caller.access))
-    except AppError as error:
-        raise _tool_error(error) from None
+    identifiers = query_identifiers(user_id, agent_id, run_id)
+    return _memories(await caller.services.memories.list_memories(identifiers, limit, caller.access))
 
 
 async def get_memory(ctx: ToolContext, memory_id: MemoryId) -> dict[str, Any]:
     caller = _caller(ctx)
-    try:
-        return _memory(await caller.services.memories.get(memory_id, caller.access))
-    except AppError as error:
-        raise _tool_error(error) from None
+    return _memory(await caller.services.memories.get(memory_id, caller.access))
 
 
 async def update_memory(
@@ -214,19 +203,13 @@ async def update_memory(
     ] = None,
 ) -> dict[str, Any]:
     caller = _caller(ctx)
-    try:
-        update = MemoryUpdate(text=text, metadata=metadata)
-        return _memory(await caller.services.memories.update(memory_id, update, caller.access))
-    except (AppError, ValidationError) as error:
-        raise _tool_error(error) from None
+    update = MemoryUpdate(text=text, metadata=metadata)
+    return _memory(await caller.services.memories.update(memory_id, update, caller.access))
 
 
 async def delete_memory(ctx: ToolContext, memory_id: MemoryId) -> dict[str, Any]:
     caller = _caller(ctx)
-    try:
-        await caller.services.memories.delete(memory_id, caller.access)
-    except AppError as error:
-        raise _tool_error(error) from None
+    await caller.services.memories.delete(memory_id, caller.access)
     return {"message": "Memory deleted successfully", "id": memory_id}
 
 
@@ -234,28 +217,19 @@ async def delete_all_memories(
     ctx: ToolContext, user_id: UserId = None, agent_id: AgentId = None, run_id: RunId = None
 ) -> dict[str, Any]:
     caller = _caller(ctx)
-    try:
-        deleted = await caller.services.memories.delete_scope(_identifiers(user_id, agent_id, run_id), caller.access)
-    except AppError as error:
-        raise _tool_error(error) from None
+    deleted = await caller.services.memories.delete_scope(query_identifiers(user_id, agent_id, run_id), caller.access)
     return {"message": f"All relevant memories deleted ({deleted})", "deleted": deleted}
-
-
-def _entities(caller: Caller) -> EntityService:
-    services = caller.services
-    return EntityService(services.pool, repository_for(services.settings.collection_name), services.memories)
 
 
 async def list_entities(
     ctx: ToolContext,
     page: Annotated[int, Field(ge=1, description="Page number, from 1 (default 1).")] = 1,
-    page_size: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE, description="Entities per page (default 100).")] = 100,
+    page_size: Annotated[
+        int, Field(ge=1, le=MAX_PAGE_SIZE, description="Users, agents and runs per page (default 100).")
+    ] = 100,
 ) -> dict[str, Any]:
     caller = _caller(ctx)
-    try:
-        count, results = await _entities(caller).list_entities(caller.access, page, page_size)
-    except AppError as error:
-        raise _tool_error(error) from None
+    count, results = await caller.services.scopes.list_page(caller.access, page, page_size)
     return {"count": count, "results": results}
 
 
@@ -268,16 +242,12 @@ async def delete_entities(
     caller = _caller(ctx)
     named = {"user": user_id, "agent": agent_id, "run": run_id}
     if all(value is None for value in named.values()):
-        raise ToolError("invalid_input: name the entity to delete: user_id, agent_id or run_id")
-    entities = _entities(caller)
+        raise ToolError("invalid_input: name the user, agent or run to delete: user_id, agent_id or run_id")
     deleted = []
-    try:
-        for entity_type, name in named.items():
-            if name is not None:
-                count = await entities.delete_entity(entity_type, name, caller.access)
-                deleted.append({"type": entity_type, "id": name, "deleted_memories": count})
-    except AppError as error:
-        raise _tool_error(error) from None
+    for scope_type, name in named.items():
+        if name is not None:
+            count = await caller.services.scopes.delete(scope_type, name, caller.access)
+            deleted.append({"type": scope_type, "id": name, "deleted_memories": count})
     return {"results": deleted}
 
 
@@ -346,11 +316,11 @@ TOOLS: list[tuple[Callable[..., Any], ToolAnnotations, str]] = [
         DESTROYS,
         "Delete a user, agent or run entirely: every memory stored for it (where that identifier is set, whatever "
         "the others are). Give the user_id, agent_id and/or run_id to delete. Cannot be undone. Returns how many "
-        "memories were deleted per entity.",
+        "memories were deleted for each.",
     ),
 ]
 
 
 def register_tools(server: MCPServer[Any]) -> None:
     for function, hints, description in TOOLS:
-        server.add_tool(function, description=description, annotations=hints)
+        server.add_tool(reported(function), description=description, annotations=hints)

@@ -6,10 +6,10 @@ import json
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
-IDENTIFIER_KEYS = ("user_id", "agent_id", "run_id")
+from app.params import IDENTIFIER_KEYS, Identifier
+
 # Keys the server owns inside a memory's payload; user metadata may not overwrite them.
 RESERVED_PAYLOAD_KEYS = frozenset(
     {
@@ -32,7 +32,6 @@ RESERVED_PAYLOAD_KEYS = frozenset(
 # these are the bounds. Metadata is copied into every memory row and read back on every search, so it is bounded
 # by size and by depth: 32 levels stays far below pydantic's serialisation depth limit, so no stored row can fail
 # to serialise (rows stored before the limit are clipped on the way out, see MemoryItem).
-MAX_IDENTIFIER_CHARS = 255
 MAX_TEXT_CHARS = 20_000  # a search query or an updated memory text: what one embedding call reads
 MAX_PROMPT_CHARS = 4_000  # extra extraction instructions: a paragraph, not a second conversation
 MAX_METADATA_DEPTH = 32
@@ -73,15 +72,6 @@ def clip_depth(value: Any, levels: int) -> Any:
     if isinstance(value, dict):
         return {key: clip_depth(item, levels - 1) for key, item in value.items()}
     return [clip_depth(item, levels - 1) for item in value]
-
-
-Identifier = Annotated[StrictStr, Field(min_length=1, max_length=MAX_IDENTIFIER_CHARS)]
-IdentifierQuery = Annotated[str | None, Query(min_length=1, max_length=MAX_IDENTIFIER_CHARS)]
-
-
-def query_identifiers(user_id: str | None, agent_id: str | None, run_id: str | None) -> dict[str, str]:
-    """The identifiers given as query parameters."""
-    return {k: v for k, v in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id)) if v is not None}
 
 
 def _metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -274,7 +264,3 @@ class HistoryEntry(BaseModel):
     is_deleted: bool
     actor_id: str | None
     role: str | None
-
-
-class StatusMessage(BaseModel):
-    message: str

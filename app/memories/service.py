@@ -1,48 +1,37 @@
-"""Memory use cases: every write embeds in one call and commits in one transaction, or fails whole."""
+"""Memory use cases after a write (app/writes): read, list, search, update, history and delete. Each change embeds
+first and commits in one transaction, or fails whole."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from app.auth.access import EVERYTHING, Access
+from app.auth.access import Access
 from app.config import Settings
 from app.db.errors import storage_errors
-from app.errors import AppError, Forbidden, InvalidInput, NotFound
-from app.idempotency.repository import Claim
-from app.idempotency.schemas import KeyedRequest, StoredResponse
-from app.idempotency.service import IdempotencyService, Outcome
+from app.errors import Forbidden, InvalidInput, NotFound
+from app.filters import access_where, scope_where
 from app.jobs.repository import JobRepository
 from app.llm.client import OllamaClient
 from app.llm.embed_cache import EmbedCache
-from app.llm.extraction import ExtractedEntity
 from app.memories.keywords import DEFAULT_THRESHOLD, finish, lemmatize_for_bm25, search_params
-from app.memories.payloads import MemoryDraft, drafts_from_messages, memory_hash, now_iso
-from app.memories.repository import (
-    HistoryEvent,
-    MemoryRepository,
-    NewMemory,
-    StoredMemory,
-    access_where,
-    scope_where,
-)
-from app.memories.responses import added_response
-from app.memories.schemas import IDENTIFIER_KEYS, RESERVED_PAYLOAD_KEYS, MemoryCreate, MemoryUpdate, SearchRequest
+from app.memories.payloads import memory_hash, now_iso
+from app.memories.repository import HistoryEvent, MemoryRepository, StoredMemory
+from app.memories.schemas import RESERVED_PAYLOAD_KEYS, MemoryUpdate, SearchRequest
 from app.memories.scope_sizes import ScopeSizes, scope_key
-from app.metrics import Metrics
-from app.named_entities.repository import NamedEntityRepository, NewEntity
+from app.named_entities.repository import NamedEntityRepository
+from app.params import IDENTIFIER_KEYS
 from app.telemetry.service import Telemetry
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TOP_K = 10
 DEFAULT_LIST_LIMIT = 20  # upstream mem0's default page
+UNCAPPED = 2**62  # a count_scope cap no scope reaches
 _PROMOTED_KEYS = (*IDENTIFIER_KEYS, "actor_id", "role", "expiration_date")
 
 
@@ -77,135 +66,19 @@ class MemoryService:
         pool: AsyncConnectionPool,
         ollama: OllamaClient,
         repository: MemoryRepository,
-        entities: NamedEntityRepository,
+        named_entities: NamedEntityRepository,
         jobs: JobRepository,
-        idempotency: IdempotencyService,
-        metrics: Metrics | None = None,
         telemetry: Telemetry | None = None,
     ) -> None:
         self.settings = settings
-        self.idempotency = idempotency
         self.jobs = jobs
-        self.metrics = metrics
         self.telemetry = telemetry
         self.pool = pool
         self.ollama = ollama
         self.repository = repository
-        self.entities = entities
+        self.named_entities = named_entities
         self.query_embeddings = EmbedCache(settings.embed_cache_size)
         self.scope_sizes = ScopeSizes(settings.scope_size_ttl_s)
-
-    def check_limits(self, request: MemoryCreate, access: Access) -> None:
-        """Refuses, before anything runs, a write outside the caller's key or over the request limits."""
-        if not access.allows(request.identifiers()):
-            raise Forbidden(f"this API key may not write memories for {request.identifiers()}; use a key for them")
-        if len(request.messages) > self.settings.max_messages:
-            raise InvalidInput(
-                f"{len(request.messages)} messages sent; "
-                f"at most {self.settings.max_messages} (MEM0_MAX_MESSAGES) per request"
-            )
-        for index, message in enumerate(request.messages):
-            if len(message.content) > self.settings.max_message_chars:
-                raise InvalidInput(
-                    f"messages.{index}.content has {len(message.content)} characters; "
-                    f"at most {self.settings.max_message_chars} (MEM0_MAX_MESSAGE_CHARS); split it"
-                )
-        copies = request.metadata_copies_bytes()
-        if copies > self.settings.max_write_metadata_bytes:
-            raise InvalidInput(
-                f"metadata: {copies:,} bytes would be stored (it is copied into every memory of the write); at most "
-                f"{self.settings.max_write_metadata_bytes:,} (MEM0_MAX_WRITE_METADATA_BYTES); send less metadata "
-                "or fewer messages per request"
-            )
-
-    async def add(self, request: MemoryCreate, access: Access, key: KeyedRequest | None = None) -> Outcome:
-        """The deterministic write (infer: false): each non-system message becomes one memory. Embeds first,
-        then stores the rows, their ADD history and the completed idempotency key in one transaction.
-        Inferred writes go through the job queue (app/jobs)."""
-        self.check_limits(request, access)
-        if self.telemetry is not None:
-            self.telemetry.emit("write.accepted", messages=len(request.messages), infer=False)
-        claim: Claim | None = None
-        if key is not None:
-            claimed = await self.idempotency.claim(key)
-            if isinstance(claimed, StoredResponse):
-                return Outcome(claimed, replayed=True)
-            claim = claimed
-        try:
-            async with self.idempotency.held(claim):
-                rows = await self.embed(drafts_from_messages(request))
-                response = added_response(rows)
-                async with storage_errors(), self.pool.connection() as conn:
-                    if claim is None:
-                        await self.insert(conn, rows)  # one statement: atomic without a transaction
-                    else:
-                        async with conn.transaction():
-                            await self.insert(conn, rows)
-                            await self.idempotency.complete(conn, claim, response)
-        except Exception as error:
-            if not isinstance(error, AppError) or error.status_code >= 500:
-                self.record_write("failed", 0, getattr(error, "code", type(error).__name__))
-            raise
-        self.record_write("persisted", len(rows))
-        return Outcome(response, replayed=False)
-
-    async def embed(self, drafts: Sequence[MemoryDraft]) -> list[NewMemory]:
-        """The rows to insert: every draft's text embedded in one call, ids chosen here."""
-        if not drafts:
-            return []
-        vectors = await self.ollama.embed(
-            self.settings.embedder_model, [d.text for d in drafts], dims=self.settings.embedding_dims
-        )
-        return [
-            NewMemory(uuid.uuid4(), vector, d.payload, d.text, d.actor_id, d.role)
-            for d, vector in zip(drafts, vectors, strict=True)
-        ]
-
-    async def insert(self, conn: AsyncConnection, rows: Sequence[NewMemory]) -> list[NewMemory]:
-        """The rows and their ADD history, in one statement (inside the caller's transaction, if any)."""
-        if rows:
-            await self.repository.insert_with_history(conn, rows)
-        return list(rows)
-
-    async def insert_unseen(
-        self, conn: AsyncConnection, identifiers: dict[str, str], rows: Sequence[NewMemory]
-    ) -> list[NewMemory]:
-        """Inside the caller's transaction: insert the rows whose text (mem0's hash) the scope does not hold
-        yet, and return them. The scope's advisory lock makes two writers of one fact store it once."""
-        if not rows:
-            return []
-        await self.repository.lock_scope(conn, identifiers)
-        stored = await self.repository.existing_hashes(
-            conn, scope_where(EVERYTHING, identifiers), [row.payload["hash"] for row in rows]
-        )
-        return await self.insert(conn, [row for row in rows if row.payload["hash"] not in stored])
-
-    async def embed_entities(self, entities: Sequence[ExtractedEntity]) -> list[NewEntity]:
-        """Each entity's name embedded, in one call: mem0's entity collection keeps a vector per entity."""
-        if not entities:
-            return []
-        vectors = await self.ollama.embed(
-            self.settings.embedder_model, [e.name for e in entities], dims=self.settings.embedding_dims
-        )
-        return [NewEntity(e.name, e.type, vector) for e, vector in zip(entities, vectors, strict=True)]
-
-    async def link_entities(
-        self,
-        conn: AsyncConnection,
-        identifiers: dict[str, str],
-        stored: Sequence[NewMemory],
-        entities: Sequence[NewEntity],
-    ) -> None:
-        """Inside the caller's transaction, after insert_unseen (whose scope lock it relies on): each new memory
-        linked to the entities its text names."""
-        await self.entities.link(conn, identifiers, stored, entities)
-
-    def record_write(self, outcome: str, memories: int, error: str | None = None) -> None:
-        if self.metrics is not None:
-            self.metrics.writes.labels(outcome).inc()
-            self.metrics.memories_persisted.inc(memories)
-        if self.telemetry is not None:
-            self.telemetry.emit(f"write.{outcome}", memories=memories, error=error)
 
     async def get(self, raw_id: str, access: Access) -> dict[str, Any]:
         memory_id = parse_memory_id(raw_id)
@@ -226,6 +99,25 @@ class MemoryService:
                 conn, scope_where(access, identifiers, show_expired=show_expired), limit
             )
         return [to_item(memory) for memory in memories]
+
+    async def list_page(
+        self, identifiers: dict[str, str], access: Access, offset: int, limit: int
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """The scope's size and the `limit` memories after the newest `offset` (newest first); the deepest
+        reachable memory is MEM0_MAX_LIST_LIMIT."""
+        if not identifiers:
+            raise InvalidInput("at least one identifier (user_id, agent_id or run_id) is required")
+        deepest = self.settings.max_list_limit
+        if offset + limit > deepest:
+            raise InvalidInput(
+                f"memories {offset + 1} to {offset + limit} reach past memory {deepest} (MEM0_MAX_LIST_LIMIT); "
+                "narrow the scope or use larger pages"
+            )
+        where = scope_where(access, identifiers)
+        async with storage_errors(), self.pool.connection() as conn:
+            count = await self.repository.count_scope(conn, where, UNCAPPED)
+            memories = await self.repository.list_scope(conn, where, offset + limit)
+        return count, [to_item(memory) for memory in memories[offset:]]
 
     async def search(self, request: SearchRequest, access: Access) -> list[dict[str, Any]]:
         filters = dict(request.filters or {})
@@ -310,7 +202,7 @@ class MemoryService:
             await self.repository.update(conn, memory_id, payload, vector)
             if request.text is not None:
                 # mem0 re-extracts a rewritten memory's entities; without a model call, it keeps those still named.
-                await self.entities.unlink(conn, [memory_id], kept_text=request.text)
+                await self.named_entities.unlink(conn, [memory_id], kept_text=request.text)
             event = HistoryEvent(
                 memory_id, "UPDATE", old_text, payload.get("data"), payload.get("actor_id"), payload.get("role")
             )
@@ -338,7 +230,7 @@ class MemoryService:
         memory_id = parse_memory_id(raw_id)
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
             deleted = await self.repository.delete(conn, memory_id, access_where(access))
-            await self.entities.unlink(conn, deleted)
+            await self.named_entities.unlink(conn, deleted)
         if not deleted:
             raise NotFound(f"no memory with id {memory_id}")
 
@@ -349,7 +241,7 @@ class MemoryService:
             raise InvalidInput("at least one identifier (user_id, agent_id or run_id) is required to delete memories")
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
             deleted = await self.repository.delete_scope(conn, scope_where(access, identifiers))
-            await self.entities.unlink(conn, deleted)
+            await self.named_entities.unlink(conn, deleted)
             if access.allows(identifiers):
                 await self.jobs.delete_scope(conn, identifiers)
         return len(deleted)

@@ -12,7 +12,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from app.db.queries import Queries
-from app.memories.repository import NewMemory, Where
+from app.filters import Where
 
 
 @dataclass(frozen=True)
@@ -38,18 +38,19 @@ class NamedEntityRepository:
         self,
         conn: AsyncConnection,
         identifiers: Mapping[str, str],
-        memories: Sequence[NewMemory],
+        memories: Mapping[UUID, str],
         entities: Sequence[NewEntity],
     ) -> None:
-        """Inside the caller's transaction, under the scope's lock: each memory linked to the entities it names."""
+        """Inside the caller's transaction, under the scope's lock: each memory (id: text) linked to the entities
+        its text names."""
         if not memories or not entities:
             return
         params = {
             "names": [e.name for e in entities],
             "types": [e.type for e in entities],
             "vectors": [Vector(e.vector) for e in entities],
-            "memory_ids": [str(m.id) for m in memories],
-            "texts": [m.text for m in memories],
+            "memory_ids": [str(memory_id) for memory_id in memories],
+            "texts": list(memories.values()),
             "user_id": identifiers.get("user_id"),
             "agent_id": identifiers.get("agent_id"),
             "run_id": identifiers.get("run_id"),

@@ -10,7 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 from app.auth.access import Access
 from app.db.errors import storage_errors
 from app.errors import InvalidInput, NotFound
-from app.memories.repository import access_where, scope_where
+from app.filters import access_where, scope_where
 from app.named_entities.repository import NamedEntityRepository, StoredEntity
 
 
@@ -31,7 +31,7 @@ class NamedEntityService:
         self.pool = pool
         self.repository = repository
 
-    async def list_entities(
+    async def list_page(
         self, identifiers: dict[str, str], access: Access, page: int, page_size: int
     ) -> tuple[int, list[dict[str, Any]]]:
         """The entities of the scope (mem0's: every entity whose identifiers include these), ordered by name."""

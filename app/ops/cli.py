@@ -10,7 +10,8 @@ import httpx
 from psycopg import AsyncConnection
 
 from app.config import Settings
-from app.lifespan import build_ollama_client, resolve_conninfo
+from app.db.connect import resolve_conninfo
+from app.llm.client import build_ollama_client
 from app.ops.backup import BackupError, dump, manifest, read_manifest, restore
 from app.ops.canary import Canary, evidence
 from app.ops.importer import add_import_parser, run_import

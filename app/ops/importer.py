@@ -26,11 +26,11 @@ from psycopg.types.json import Jsonb
 
 from app.checks import MEM0_TELEMETRY_TABLE, vector_column_dims
 from app.config import Settings
+from app.db.connect import resolve_conninfo
 from app.db.migrator import MigrationError, migrate
 from app.db.queries import parse_named_queries
-from app.errors import AppError
-from app.lifespan import StartupError, build_ollama_client, resolve_conninfo
-from app.llm.client import OllamaClient
+from app.errors import AppError, StartupError
+from app.llm.client import OllamaClient, build_ollama_client
 from app.memories.keywords import lemmatize_for_bm25
 from app.memories.payloads import memory_hash
 from app.ops.upstream_history import history_rows, read_history

@@ -270,11 +270,11 @@ def test_the_501_message_names_every_route_the_router_serves(app_server):
         for method in route.methods
     }
     named = {
-        f"{method} {path.replace('{id}', '{memory_id}').replace('{type}', '{entity_type}')}"
+        f"{method} {path.replace('{id}', '{memory_id}').replace('{type}', '{scope_type}')}"
         for entry in SUPPORTED_ROUTES
         for methods, path in [entry.split(" ", 1)]
         for method in methods.split("|")
     }
     # The older TypeScript path for deleting an entity is served too, without being advertised.
-    assert served - named == {"DELETE /v1/entities/{entity_type}/{name}/"}
+    assert served - named == {"DELETE /v1/entities/{scope_type}/{name}/"}
     assert named <= served

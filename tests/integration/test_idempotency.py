@@ -16,9 +16,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.db.migrator import migrate
 from app.errors import IdempotencyKeyInUse
-from app.idempotency.repository import IdempotencyRepository
-from app.idempotency.schemas import KeyedRequest, StoredResponse
-from app.idempotency.service import IdempotencyService, Outcome
+from app.idempotency.repository import Claim, IdempotencyRepository
+from app.idempotency.schemas import KeyedRequest, StoredResult
+from app.idempotency.service import IdempotencyService
 from tests.conftest import server_env
 from tests.support.postgres import count_rows
 from tests.support.server_process import ServerProcess
@@ -301,18 +301,25 @@ def _service(pool: AsyncConnectionPool, *, lease_s: float = 60.0, ttl_s: float =
 
 async def _keyed_write(
     service: IdempotencyService, pool: AsyncConnectionPool, key: str, note: str, delay_s: float = 0.0
-) -> Outcome:
-    """A keyed write composed as the services compose theirs: claim, work while held, complete before commit."""
-    claimed = await service.claim(KeyedRequest("s", key, "fp"))
-    if isinstance(claimed, StoredResponse):
-        return Outcome(claimed, replayed=True)
-    response = StoredResponse(200, note.encode())
-    async with service.held(claimed):
+) -> tuple[StoredResult, bool]:
+    """A keyed write composed as the write service composes its own: run once, complete before commit. The
+    result and whether it was replayed."""
+    async with service.run_once(KeyedRequest("s", key, "fp")) as once:
+        if once.replay is not None:
+            return once.replay, True
+        result = StoredResult(200, note.encode())
         await asyncio.sleep(delay_s)
         async with pool.connection() as conn, conn.transaction():
             await conn.execute("INSERT INTO writes (note) VALUES (%s)", (note,))
-            await service.complete(conn, claimed, response)
-    return Outcome(response, replayed=False)
+            await once.complete(conn, result)
+    return result, False
+
+
+async def _claim_and_walk_away(pool: AsyncConnectionPool, key: str, *, lease_s: float, ttl_s: float) -> bool:
+    """A holder that claims a key and is never heard of again."""
+    async with pool.connection() as conn:
+        claim = Claim("s", key, "fp", uuid.uuid4())
+        return await IdempotencyRepository().claim(conn, claim, lease_s=lease_s, ttl_s=ttl_s)
 
 
 async def _notes(pool: AsyncConnectionPool) -> list[str]:
@@ -329,7 +336,7 @@ async def test_a_slow_write_renews_its_lease_so_no_retry_takes_the_key(key_pool)
     with pytest.raises(IdempotencyKeyInUse):
         await _keyed_write(_service(key_pool), key_pool, "k", "retry")
 
-    assert (await slow_write).response.body == b"slow"
+    assert (await slow_write)[0].body == b"slow"
     assert await _notes(key_pool) == ["slow"]
 
 
@@ -349,19 +356,19 @@ async def test_a_stalled_holder_whose_key_was_taken_over_commits_nothing(key_poo
 
     with pytest.raises(IdempotencyKeyInUse):
         await slow_write
-    assert retry.response == StoredResponse(200, b"retry") and not retry.replayed
+    assert retry == (StoredResult(200, b"retry"), False)
     assert await _notes(key_pool) == ["retry"]
-    replay = await _keyed_write(_service(key_pool), key_pool, "k", "again")
-    assert replay.replayed and replay.response.body == b"retry"
+    replay, replayed = await _keyed_write(_service(key_pool), key_pool, "k", "again")
+    assert replayed and replay.body == b"retry"
 
 
 async def test_purge_deletes_expired_keys_only(key_pool):
     short, long = _service(key_pool, lease_s=0.1, ttl_s=0.1), _service(key_pool)
     await _keyed_write(short, key_pool, "done-expired", "a")
-    abandoned = await short.claim(KeyedRequest("s", "abandoned-expired", "fp"))
+    abandoned = await _claim_and_walk_away(key_pool, "abandoned-expired", lease_s=0.1, ttl_s=0.1)
     await _keyed_write(long, key_pool, "done-live", "b")
-    in_flight = await long.claim(KeyedRequest("s", "in-flight-live", "fp"))
-    assert not isinstance(abandoned, StoredResponse) and not isinstance(in_flight, StoredResponse)
+    in_flight = await _claim_and_walk_away(key_pool, "in-flight-live", lease_s=60.0, ttl_s=3600.0)
+    assert abandoned and in_flight
     await asyncio.sleep(0.3)
 
     assert await long.purge_expired() == 2
@@ -370,4 +377,5 @@ async def test_purge_deletes_expired_keys_only(key_pool):
         cursor = await conn.execute("SELECT key FROM idempotency_keys ORDER BY key")
         assert [row[0] for row in await cursor.fetchall()] == ["done-live", "in-flight-live"]
     with pytest.raises(IdempotencyKeyInUse):
-        await long.claim(KeyedRequest("s", "in-flight-live", "fp"))
+        async with long.run_once(KeyedRequest("s", "in-flight-live", "fp")):
+            pass

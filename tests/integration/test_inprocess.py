@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from app.lifespan import StartupError
+from app.errors import StartupError
 from tests.conftest import server_env
 from tests.support.inprocess import InProcessServer
 from tests.support.server_process import free_port

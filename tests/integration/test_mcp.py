@@ -190,7 +190,7 @@ async def test_entities_are_listed_and_deleted(mcp_server):
         assert entities[("user", user)] == 1 and ("agent", agent) not in entities
         await call(client, "delete_entities", user_id=user)
         assert ("user", user) not in _entities(await call(client, "list_entities", page_size=1000))
-        assert "name the entity" in await error_of(client, "delete_entities")
+        assert "name the user, agent or run" in await error_of(client, "delete_entities")
 
 
 async def test_a_key_limited_to_one_user_sees_and_changes_only_that_user(mcp_server, module_db):

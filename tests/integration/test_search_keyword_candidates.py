@@ -11,8 +11,9 @@ from pgvector.psycopg import register_vector, register_vector_async
 from psycopg.types.json import Jsonb
 
 from app.db.migrator import migrate
+from app.filters import Where
 from app.memories.keywords import search_params
-from app.memories.repository import MemoryRepository, Where
+from app.memories.repository import MemoryRepository
 
 QUERY = [1.0, 0.0, 0.0]
 NEAREST = uuid.UUID(int=1)

@@ -8,7 +8,8 @@ from app.auth.access import EVERYTHING
 from app.db.migrator import load_migrations
 from app.db.queries import Queries, parse_named_queries, read_queries_file
 from app.errors import InvalidInput
-from app.memories.repository import MemoryRepository, scope_where
+from app.filters import scope_where
+from app.memories.repository import MemoryRepository
 
 
 def test_named_queries_are_split_by_name_lines():

@@ -1,4 +1,5 @@
-"""In-process queue workers: claim a job, extract facts, store them and complete the job in one transaction.
+"""In-process queue workers: claim a job, extract facts, and hand them to the draft store, which stores them and
+completes the job in one transaction.
 
 A worker never dies of a job: any failure is recorded on the job (retried or failed) and the worker goes on.
 While a job runs its short lease is renewed, so a crashed server's jobs are retaken within one lease."""
@@ -34,10 +35,9 @@ from app.jobs.repository import NOTIFY_CHANNEL, ClaimedJob, JobRepository, backo
 from app.llm.client import OllamaClient
 from app.llm.extraction import Extraction, PromptTruncated, conversation_windows, extract_facts, merge_extractions
 from app.memories.payloads import MemoryDraft, drafts_from_facts, drafts_from_messages
-from app.memories.responses import added_results
 from app.memories.schemas import MemoryCreate
-from app.memories.service import MemoryService
 from app.telemetry.service import Telemetry
+from app.writes.store import Drafts, DraftStore, JobCompletion
 
 logger = logging.getLogger(__name__)
 POLL_S = 1.0
@@ -62,7 +62,7 @@ class JobWorkers:
         pool: AsyncConnectionPool,
         conninfo: str,
         ollama: OllamaClient,
-        memories: MemoryService,
+        store: DraftStore,
         repository: JobRepository,
         telemetry: Telemetry | None = None,
     ) -> None:
@@ -71,7 +71,7 @@ class JobWorkers:
         self.pool = pool
         self.conninfo = conninfo
         self.ollama = ollama
-        self.memories = memories
+        self.store = store
         self.repository = repository
         self.models = ModelState(settings)
         self._wake = asyncio.Event()
@@ -175,27 +175,21 @@ class JobWorkers:
             raise InvalidInput(f"the stored request no longer validates: {error.error_count()} error(s)") from None
         extraction = await self._extraction_of(job, request)
         drafts, outcome = self._drafts(request, extraction)
-        rows = await self.memories.embed(drafts)
-        entities = await self.memories.embed_entities(extraction.entities if outcome == "llm" else [])
-        async with storage_errors(), self.pool.connection() as conn, conn.transaction():
-            if not await self.repository.lock_running(conn, job):
-                logger.warning("job lost its lease before completing; nothing stored", extra={"job_id": job.ref})
-                return
-            if outcome == "llm":
-                stored = await self.memories.insert_unseen(conn, request.identifiers(), rows)
-                await self.memories.link_entities(conn, request.identifiers(), stored, entities)
-            else:
-                stored = await self.memories.insert(conn, rows)
-            result = {
-                "results": added_results(stored),
-                "extracted": len(extraction.facts),
-                "already_stored": len(rows) - len(stored),
-                "extraction": outcome,
-                "entities": [{"name": entity.name, "type": entity.type} for entity in entities],
-            }
-            await self.repository.complete(conn, job, result, extraction.model)
-        logger.info("job succeeded", extra={"job_id": job.ref, "stored": len(stored), "extraction": outcome})
-        self._emit("job.succeeded", job, stored=len(stored), extraction=outcome, model=extraction.model)
+        write = Drafts(
+            request.identifiers(),
+            drafts,
+            deduplicate=outcome == "llm",
+            named_entities=extraction.entities if outcome == "llm" else (),
+            extracted=len(extraction.facts),
+            extraction=outcome,
+        )
+        result = await self.store.store(write, job=JobCompletion(job, extraction.model))
+        if result is None:
+            logger.warning("job lost its lease before completing; nothing stored", extra={"job_id": job.ref})
+            return
+        stored = len(result.results)
+        logger.info("job succeeded", extra={"job_id": job.ref, "stored": stored, "extraction": outcome})
+        self._emit("job.succeeded", job, stored=stored, extraction=outcome, model=extraction.model)
 
     async def _extraction_of(self, job: ClaimedJob, request: MemoryCreate) -> Extraction:
         """An earlier attempt's stored extraction, or a new one, stored before anything else can fail."""

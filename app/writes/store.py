@@ -1,0 +1,130 @@
+"""The one function that stores a write's drafts: embed, then one transaction that de-duplicates under the scope's
+lock, inserts the memories with their history, links named entities and completes the job or the idempotency key.
+A direct write and a queued inferred write both end here; either everything commits or nothing does."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from psycopg_pool import AsyncConnectionPool
+
+from app.auth.access import EVERYTHING
+from app.config import Settings
+from app.db.errors import storage_errors
+from app.filters import scope_where
+from app.idempotency.service import Once
+from app.jobs.repository import ClaimedJob, JobRepository
+from app.llm.client import OllamaClient
+from app.llm.extraction import ExtractedEntity
+from app.memories.payloads import MemoryDraft
+from app.memories.repository import MemoryRepository, NewMemory
+from app.memories.schemas import AddResult
+from app.named_entities.repository import NamedEntityRepository, NewEntity
+from app.writes.results import Inference, WriteResult
+
+
+@dataclass(frozen=True)
+class Drafts:
+    """What a write stores. `deduplicate`: skip facts the scope already holds (an inferred write's facts), with
+    the named entities they mention. `extraction` says how an inferred write's drafts were found."""
+
+    identifiers: dict[str, str]
+    drafts: list[MemoryDraft]
+    deduplicate: bool = False
+    named_entities: Sequence[ExtractedEntity] = ()
+    extracted: int = 0
+    extraction: str | None = None
+
+
+@dataclass(frozen=True)
+class JobCompletion:
+    """The queued job whose drafts these are, and the model that extracted them."""
+
+    job: ClaimedJob
+    model: str
+
+
+class DraftStore:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: AsyncConnectionPool,
+        ollama: OllamaClient,
+        memories: MemoryRepository,
+        named_entities: NamedEntityRepository,
+        jobs: JobRepository,
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.ollama = ollama
+        self.memories = memories
+        self.named_entities = named_entities
+        self.jobs = jobs
+
+    async def store(
+        self, write: Drafts, *, key: Once | None = None, job: JobCompletion | None = None
+    ) -> WriteResult | None:
+        """Stores the drafts and completes the key or the job in the same transaction. None (nothing stored) when
+        the job lost its lease to another worker meanwhile."""
+        rows = await self._embed_memories(write.drafts)
+        entities = await self._embed_named_entities(write.named_entities)
+        async with storage_errors(), self.pool.connection() as conn, conn.transaction():
+            if job is not None and not await self.jobs.lock_running(conn, job.job):
+                return None
+            if write.deduplicate and rows:
+                await self.memories.lock_scope(conn, write.identifiers)
+                where = scope_where(EVERYTHING, write.identifiers)
+                held = await self.memories.existing_hashes(conn, where, [row.payload["hash"] for row in rows])
+                stored = [row for row in rows if row.payload["hash"] not in held]
+            else:
+                stored = rows
+            if stored:
+                await self.memories.insert_with_history(conn, stored)
+            # Under the scope's lock taken above: two writers naming one entity create it once.
+            await self.named_entities.link(conn, write.identifiers, {row.id: row.text for row in stored}, entities)
+            result = _result(write, rows, stored, entities, job)
+            if key is not None:
+                await key.complete(conn, result.record())
+            if job is not None:
+                await self.jobs.complete(conn, job.job, result.job_result(), job.model)
+        return result
+
+    async def _embed_memories(self, drafts: Sequence[MemoryDraft]) -> list[NewMemory]:
+        """The rows to insert: every draft's text embedded in one call, ids chosen here."""
+        if not drafts:
+            return []
+        vectors = await self.ollama.embed(
+            self.settings.embedder_model, [d.text for d in drafts], dims=self.settings.embedding_dims
+        )
+        return [
+            NewMemory(uuid.uuid4(), vector, d.payload, d.text, d.actor_id, d.role)
+            for d, vector in zip(drafts, vectors, strict=True)
+        ]
+
+    async def _embed_named_entities(self, entities: Sequence[ExtractedEntity]) -> list[NewEntity]:
+        """Each name embedded, in one call: mem0's entity collection keeps a vector per named entity."""
+        if not entities:
+            return []
+        vectors = await self.ollama.embed(
+            self.settings.embedder_model, [e.name for e in entities], dims=self.settings.embedding_dims
+        )
+        return [NewEntity(e.name, e.type, vector) for e, vector in zip(entities, vectors, strict=True)]
+
+
+def _result(
+    write: Drafts,
+    rows: Sequence[NewMemory],
+    stored: Sequence[NewMemory],
+    entities: Sequence[NewEntity],
+    job: JobCompletion | None,
+) -> WriteResult:
+    results = [
+        AddResult(id=str(row.id), memory=row.text, event="ADD", role=row.role, actor_id=row.actor_id) for row in stored
+    ]
+    if write.extraction is None:
+        return WriteResult(results)
+    named = [{"name": entity.name, "type": entity.type} for entity in entities]
+    inference = Inference(write.extracted, len(rows) - len(stored), write.extraction, named)
+    return WriteResult(results, job.job.public_id if job is not None else None, inference=inference)
