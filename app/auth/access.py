@@ -11,7 +11,6 @@ from typing import Any
 from psycopg import sql
 
 
-
 def glob_to_like(pattern: str) -> str:
     """`team-a/*` -> `team-a/%`: only `*` is a wildcard; LIKE's own `%`, `_` and `\\` match themselves."""
     escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -24,7 +24,10 @@ FACTS_SCHEMA: dict[str, Any] = {
             "type": "array",
             "items": {
                 "type": "object",
-                "properties": {"name": {"type": "string"}, "type": {"type": "string", "enum": list(NAMED_ENTITY_TYPES)}},
+                "properties": {
+                    "name": {"type": "string"},
+                    "type": {"type": "string", "enum": list(NAMED_ENTITY_TYPES)},
+                },
                 "required": ["name", "type"],
             },
         },
