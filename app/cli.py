@@ -1,4 +1,5 @@
-"""`mem0-fixed serve | check | migrate | keys | invariants | backup | restore | canary`: the server, its operations."""
+"""`mem0-fixed serve | check | migrate | keys | invariants | backup | restore | canary | import | rollout | rollback`:
+the server, its operations."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from app.errors import StartupError
 from app.llm.client import build_ollama_client
 from app.log import configure_logging
 from app.main import create_app
-from app.ops.cli import add_ops_parsers, run_ops
+from app.ops.cli import DEPLOY_COMMANDS, OPS_COMMANDS, add_ops_parsers, run_deploy, run_ops
 
 EXIT_CONFIG = 2
 EXIT_STARTUP = 1
@@ -122,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     add_keys_parser(commands)
     add_ops_parsers(commands)
     args = parser.parse_args(argv)
+    if args.command in DEPLOY_COMMANDS:  # plain host tools, as before they moved here: no settings to validate
+        return run_deploy(args)
     settings = _settings_or_exit()
     configure_logging(settings.log_level)
     if args.command in (None, "serve"):
@@ -131,6 +134,6 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_check(settings))
     if args.command == "keys":
         return asyncio.run(run_keys(args, settings))
-    if args.command in ("invariants", "backup", "restore", "canary", "import"):
+    if args.command in OPS_COMMANDS:
         return asyncio.run(run_ops(args, settings))
     return asyncio.run(_migrate(settings))

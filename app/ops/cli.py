@@ -1,4 +1,5 @@
-"""`mem0-fixed invariants | backup | restore | canary | import`: the runbook's operations, in the image."""
+"""`mem0-fixed invariants | backup | restore | canary | import | rollout | rollback`: the runbook's operations, in the
+image."""
 
 from __future__ import annotations
 
@@ -16,8 +17,13 @@ from app.ops.backup import BackupError, dump, manifest, read_manifest, restore
 from app.ops.canary import Canary, evidence
 from app.ops.importer import add_import_parser, run_import
 from app.ops.invariants import Invariants, check_invariants
+from app.ops.rollback import add_rollback_parser, run_rollback
+from app.ops.rollout import add_rollout_parser, run_rollout
 
 EXIT_BROKEN = 1
+OPS_COMMANDS = ("invariants", "backup", "restore", "canary", "import")
+# The deploy tools drive nginx, Docker and mem0-fixed itself as subprocesses: they read no Settings (no DATABASE_URL).
+DEPLOY_COMMANDS = ("rollout", "rollback")
 
 
 def add_ops_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,6 +44,12 @@ def add_ops_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser
     canary.add_argument("--stage-seconds", type=float, default=60.0, help="length of each rate's stage (60)")
     canary.add_argument("--evidence", type=Path, default=Path("canary-evidence.json"), help="the JSON report")
     add_import_parser(commands)
+    add_rollout_parser(commands)
+    add_rollback_parser(commands)
+
+
+def run_deploy(args: argparse.Namespace) -> int:
+    return run_rollout(args) if args.command == "rollout" else run_rollback(args)
 
 
 async def run_canary(args: argparse.Namespace, settings: Settings) -> int:

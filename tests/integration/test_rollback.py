@@ -1,4 +1,4 @@
-"""`python -m scripts.rollback` against the embedded Postgres, without Docker: a database the candidate migrated
+"""`python -m app rollback` against the embedded Postgres, without Docker: a database the candidate migrated
 forward and wrote to is restored from the backup taken before the deploy, the env file is pointed at it and the
 invariants hold; the docker commands of the image and orchestration layers are asserted as printed."""
 
@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from app.db.migrator import migrate
-from scripts.rollback import read_env
+from app.ops.rollback import read_env
 from tests.conftest import DIMS, repo_root, server_env
 from tests.support.server_process import ServerProcess, clean_environment
 
@@ -55,8 +55,9 @@ def _deployment(tmp_path: Path, database_url: str, standin) -> tuple[Path, Path,
 
 def _rollback(compose_dir: Path, previous_env: Path, previous_compose: Path, *extra: str):
     return _run(
-        "scripts.rollback",
+        "app",
         {},
+        "rollback",
         "--compose-dir",
         str(compose_dir),
         "--previous-env",
@@ -177,6 +178,6 @@ def test_a_database_the_previous_version_knows_is_left_alone(fresh_db, standin, 
 @pytest.mark.parametrize("args", [["--restore-backup", "x"], ["--database", "x"], ["--force-restore"]])
 def test_restore_options_go_together(args: list[str], tmp_path: Path):
     refused = _run(
-        "scripts.rollback", {}, "--compose-dir", str(tmp_path), "--previous-env", "x", "--previous-image", "t", *args
+        "app", {}, "rollback", "--compose-dir", str(tmp_path), "--previous-env", "x", "--previous-image", "t", *args
     )
     assert refused.returncode == 2 and "--restore-backup" in refused.stderr

@@ -1,4 +1,4 @@
-"""`python -m scripts.rollout` with a real nginx (Debian's package) in front of two server processes: the split it
+"""`python -m app rollout` with a real nginx (Debian's package) in front of two server processes: the split it
 sets is the split nginx serves at 5 / 50 / 100 %, and a candidate whose Ollama answers 500 is rolled back."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scripts.rollout import render
+from app.ops.rollout import render
 from tests.conftest import DIMS, repo_root, server_env
 from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess, clean_environment, free_port
 from tests.support.standin_process import OllamaStandin
@@ -120,7 +120,8 @@ def _rollout(front: Front, env: dict[str, str], evidence: Path) -> subprocess.Co
         [
             sys.executable,
             "-m",
-            "scripts.rollout",
+            "app",
+            "rollout",
             "--config",
             str(front.config),
             "--front",

@@ -6,7 +6,7 @@ reload the split nginx actually serves is counted (the `X-Upstream` header over 
 `mem0-fixed canary` runs against the nginx front. On a breach (or a split off by more than `--split-tolerance`
 points) the weight goes back to 100 % stable, the reason is printed, and the exit code is 1.
 
-    python -m scripts.rollout --config /etc/nginx/rollout.conf --front http://127.0.0.1:8080 \\
+    mem0-fixed rollout --config /etc/nginx/rollout.conf --front http://127.0.0.1:8080 \\
         --steps 5,50,100 --rates 1,5 --stage-seconds 60 --api-key "$MEM0_ADMIN_API_KEY"
 """
 
@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-# `server ADDR [weight=N] [down]; # rollout:ROLE`: the two lines this script owns in the config.
+# `server ADDR [weight=N] [down]; # rollout:ROLE`: the two lines this command owns in the config.
 SERVER_LINE = re.compile(
     r"^(?P<indent>\s*)server\s+(?P<addr>\S+?)(?:\s+weight=\d+)?(?:\s+down)?\s*;\s*#\s*rollout:(?P<role>stable|candidate)"
     r"\s*$",
@@ -186,8 +186,12 @@ class Rollout:
         (self.evidence_dir / "rollout.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 
 
-def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m scripts.rollout", description=__doc__.splitlines()[0])
+def add_rollout_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "rollout",
+        help="staged rollout behind nginx (5 -> 50 -> 100 %%), gated by the canary; exit 1 after a rollback",
+        description=__doc__.splitlines()[0],
+    )
     parser.add_argument("--config", type=Path, required=True, help="the nginx config this script controls")
     parser.add_argument("--front", required=True, help="nginx's address, e.g. http://127.0.0.1:8080")
     parser.add_argument("--nginx", default="nginx", help="the nginx binary (nginx)")
@@ -201,11 +205,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--split-tolerance", type=float, default=5.0, help="allowed split error, points (5)")
     parser.add_argument("--settle-seconds", type=float, default=1.0, help="wait after a reload (1)")
     parser.add_argument("--evidence-dir", type=Path, default=Path("rollout-evidence"))
-    return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
+def run_rollout(args: argparse.Namespace) -> int:
     percents = [int(step) for step in args.steps.split(",") if step.strip()]
     if not percents or any(not 0 < p <= 100 for p in percents):
         print("rollout: --steps must be percentages in 1..100", file=sys.stderr)
@@ -215,7 +217,3 @@ def main(argv: list[str] | None = None) -> int:
     except RolloutError as error:
         print(f"rollout: {error}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

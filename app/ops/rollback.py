@@ -6,7 +6,7 @@ means, when `mem0-fixed invariants` (run as the previous version, with the previ
 version does not know. Such a database without a backup to restore stops the rollback before the restart (exit 1):
 the previous version would refuse to start on it.
 
-    python -m scripts.rollback --compose-dir /srv/mem0 --previous-env /srv/mem0/releases/41/.env \\
+    mem0-fixed rollback --compose-dir /srv/mem0 --previous-env /srv/mem0/releases/41/.env \\
         --previous-image mem0-fixed:41 --restore-backup /srv/mem0/backups/41 --database mem0_rollback_41
 
 `--dry-run` changes nothing and prints every step and docker command; `--skip-docker` does the file and data
@@ -179,8 +179,12 @@ class Rollback:
         return 0
 
 
-def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m scripts.rollback", description=__doc__.splitlines()[0])
+def add_rollback_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "rollback",
+        help="roll back orchestration, image and (when needed) data to the previous release",
+        description=__doc__.splitlines()[0],
+    )
     parser.add_argument("--compose-dir", type=Path, required=True, help=f"where {COMPOSE_FILE} and .env live")
     parser.add_argument("--previous-env", type=Path, required=True, help="the previous release's env file")
     parser.add_argument("--previous-compose", type=Path, help=f"the previous release's {COMPOSE_FILE}, if it changed")
@@ -192,22 +196,22 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--docker", default="docker", help="the docker binary (docker)")
     parser.add_argument("--dry-run", action="store_true", help="change nothing; print every step and command")
     parser.add_argument("--skip-docker", action="store_true", help="print the docker commands instead of running")
-    args = parser.parse_args(argv)
+    # run_rollback's usage errors are this parser's: its usage line, `mem0-fixed rollback: error: …`, exit 2.
+    parser.set_defaults(rollback_parser=parser)
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    parser: argparse.ArgumentParser = args.rollback_parser
     if (args.restore_backup is None) != (args.database is None):
         parser.error("--restore-backup and --database go together")
     if args.force_restore and args.restore_backup is None:
         parser.error("--force-restore needs --restore-backup DIR --database NAME")
-    return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
+def run_rollback(args: argparse.Namespace) -> int:
+    _check_options(args)
     try:
         return Rollback(args).run()
     except RollbackError as error:
         print(f"rollback: FAILED: {error}", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
