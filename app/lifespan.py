@@ -197,7 +197,7 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
 
     purger = PeriodicTask("expired-rows-purger", settings.idempotency_purge_interval_s, purge_expired_rows)
     purger.start()
-    workers = JobWorkers(settings, pool, conninfo, ollama, store, job_repository, telemetry)
+    workers = JobWorkers(settings, pool, conninfo, ollama, store, job_repository, metrics, telemetry)
     workers.start()
     metrics.job_workers_alive.set_function(workers.alive)
     queue_monitor = PeriodicTask("jobs-queue-monitor", 5.0, QueueMonitor(pool, job_repository, metrics).refresh)

@@ -30,6 +30,7 @@ class Metrics:
     job_queue_depth: Gauge
     job_oldest_age: Gauge
     job_workers_alive: Gauge
+    model_output_dropped: Counter
 
 
 def build_metrics() -> Metrics:
@@ -87,6 +88,12 @@ def build_metrics() -> Metrics:
         ),
         job_workers_alive=Gauge(
             "mem0_job_workers_alive", "Job queue workers running (MEM0_INFER_WORKERS when healthy).", registry=registry
+        ),
+        model_output_dropped=Counter(
+            "mem0_model_output_dropped",
+            "Items of the model's extraction replies dropped as unusable, by item (fact, entity) and reason.",
+            ["item", "reason"],
+            registry=registry,
         ),
         telemetry_breaker=Gauge(
             "mem0_telemetry_breaker_state",

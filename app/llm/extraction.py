@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.errors import InvalidModelOutput, UpstreamError
@@ -73,12 +73,23 @@ class ExtractedEntity:
 
 
 @dataclass(frozen=True)
+class DroppedItem:
+    """An item of the model's reply that could not be used: a fact or a named entity, and why."""
+
+    item: str  # fact or entity
+    reason: str  # not_text, empty, too_long, invalid_unicode, bad_type, no_letters, too_many
+    index: int
+
+
+@dataclass(frozen=True)
 class Extraction:
-    """What the model found, stored on the job so a retry after a storage failure does not ask again."""
+    """What the model found, stored on the job so a retry after a storage failure does not ask again. `dropped`
+    lists the reply's unusable items (reported once, by the worker that asked; not stored)."""
 
     facts: list[str]
     entities: list[ExtractedEntity]
     model: str
+    dropped: list[DroppedItem] = field(default_factory=list, compare=False)
 
     def to_json(self) -> dict[str, object]:
         entities = [{"name": entity.name, "type": entity.type} for entity in self.entities]
@@ -89,7 +100,7 @@ class Extraction:
         facts, model = data.get("facts"), data.get("model")
         if not isinstance(facts, list) or not all(isinstance(f, str) for f in facts) or not isinstance(model, str):
             raise InvalidModelOutput("the job's stored extraction is not {facts: [string], model: string}")
-        return cls(facts, parse_entities(data), model)
+        return cls(facts, parse_entities(data, []), model)
 
 
 def merge_extractions(extractions: list[Extraction]) -> Extraction:
@@ -99,7 +110,8 @@ def merge_extractions(extractions: list[Extraction]) -> Extraction:
         for entity in extraction.entities:
             entities.setdefault(entity_key(entity.name), entity)
     facts = [fact for extraction in extractions for fact in extraction.facts]
-    return Extraction(facts, list(entities.values()), extractions[-1].model)
+    dropped = [item for extraction in extractions for item in extraction.dropped]
+    return Extraction(facts, list(entities.values()), extractions[-1].model, dropped)
 
 
 def entity_key(name: str) -> str:
@@ -164,41 +176,83 @@ def choose_num_ctx(prompt_tokens: int, num_predict: int, max_ctx: int) -> int:
 
 
 def parse_reply(content: str, model: str) -> Extraction:
-    """Parse and validate the schema-constrained reply before anything hashes or stores it; anything else is
-    an upstream error, never "no facts"."""
+    """The reply checked item by item before anything hashes or stores it: an unusable fact or entity is dropped
+    (and listed in `dropped`), the rest kept. A reply with no usable fact although it listed some, or that is not
+    the schema's JSON at all, is invalid output: asking the same model the same question again would not help."""
     try:
         data = json.loads(content)
-    except json.JSONDecodeError:
-        raise UpstreamError("the model's extraction reply is not JSON") from None
-    if not isinstance(data, dict):
+    except (ValueError, RecursionError):  # also a number past int's digit limit, or nesting past the stack
+        raise InvalidModelOutput("the model's extraction reply is not JSON this server can read") from None
+    if not isinstance(data, dict) or not isinstance(data.get("facts"), list):
         raise InvalidModelOutput('the model\'s extraction reply does not match {"facts": [string]}')
-    return Extraction(parse_facts(data), parse_entities(data), model)
+    dropped: list[DroppedItem] = []
+    facts = parse_facts(data["facts"], dropped)
+    if not facts and any(item.item == "fact" and item.reason != "empty" for item in dropped):
+        reasons = ", ".join(sorted({item.reason for item in dropped if item.item == "fact"}))
+        raise InvalidModelOutput(f"none of the model's facts can be stored ({reasons})")
+    return Extraction(facts, parse_entities(data, dropped), model, dropped)
 
 
-def parse_entities(data: dict[str, Any]) -> list[ExtractedEntity]:
-    """The reply's entities, validated like its facts; an extraction without the key (stored on a job before
-    entities were asked for) has none."""
+def parse_facts(facts: list[Any], dropped: list[DroppedItem]) -> list[str]:
+    """The usable facts: text, not blank, at most MAX_FACT_CHARS, valid Unicode; at most MAX_FACTS of them."""
+    kept: list[str] = []
+    for index, fact in enumerate(facts):
+        text = fact.replace("\x00", "").strip() if isinstance(fact, str) else None
+        reason = _fact_problem(text, len(kept))
+        if text is not None and reason is None:
+            kept.append(text)
+        else:
+            dropped.append(DroppedItem("fact", reason or "not_text", index))
+    return kept
+
+
+def _fact_problem(text: str | None, kept: int) -> str | None:
+    if text is None:
+        return "not_text"
+    if not text:
+        return "empty"
+    if len(text) > MAX_FACT_CHARS:
+        return "too_long"
+    if not _is_storable(text):
+        return "invalid_unicode"
+    return "too_many" if kept >= MAX_FACTS else None
+
+
+def parse_entities(data: dict[str, Any], dropped: list[DroppedItem]) -> list[ExtractedEntity]:
+    """The reply's usable named entities: a name with a letter or digit, at most MAX_ENTITY_CHARS, and one of the
+    types (`Person` is read as person). An extraction without the key (stored on a job before entities were asked
+    for) has none."""
     entities = data.get("entities", [])
-    if not isinstance(entities, list) or len(entities) > MAX_ENTITIES:
-        raise InvalidModelOutput(f"the model's entities are not a list of at most {MAX_ENTITIES}")
+    if not isinstance(entities, list):
+        dropped.append(DroppedItem("entity", "not_text", 0))
+        return []
     found: list[ExtractedEntity] = []
     for index, entity in enumerate(entities):
-        name = entity.get("name") if isinstance(entity, dict) else None
-        kind = entity.get("type") if isinstance(entity, dict) else None
-        if not isinstance(name, str) or kind not in NAMED_ENTITY_TYPES:
-            raise InvalidModelOutput(
-                f"entity {index} of the model's reply is not {{name: string, type: {' | '.join(NAMED_ENTITY_TYPES)}}}"
-            )
-        name = " ".join(name.replace("\x00", "").split())
-        if len(name) > MAX_ENTITY_CHARS or not _is_storable(name):
-            raise InvalidModelOutput(
-                f"entity {index} of the model's reply is longer than {MAX_ENTITY_CHARS} characters "
-                "or holds invalid Unicode"
-            )
-        # A name without a letter or digit ("&") names nothing a text search could find.
-        if any(character.isalnum() for character in name):
-            found.append(ExtractedEntity(name, str(kind)))
+        usable = _entity(entity, len(found))
+        if isinstance(usable, ExtractedEntity):
+            found.append(usable)
+        else:
+            dropped.append(DroppedItem("entity", usable, index))
     return found
+
+
+def _entity(entity: Any, kept: int) -> ExtractedEntity | str:
+    """The entity, tidied, or why it cannot be used."""
+    name = entity.get("name") if isinstance(entity, dict) else None
+    kind = entity.get("type") if isinstance(entity, dict) else None
+    if not isinstance(name, str) or not isinstance(kind, str):
+        return "not_text"
+    name, kind = " ".join(name.replace("\x00", "").split()), kind.strip().lower()
+    if kind not in NAMED_ENTITY_TYPES:
+        return "bad_type"
+    if len(name) > MAX_ENTITY_CHARS:
+        return "too_long"
+    if not _is_storable(name):
+        return "invalid_unicode"
+    # A name without a letter or digit ("&") names nothing a text search could find.
+    if not any(character.isalnum() for character in name):
+        return "no_letters"
+    return "too_many" if kept >= MAX_ENTITIES else ExtractedEntity(name, kind)
 
 
 def _is_storable(text: str) -> bool:
@@ -207,27 +261,6 @@ def _is_storable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def parse_facts(data: dict[str, Any]) -> list[str]:
-    facts = data.get("facts")
-    if not isinstance(facts, list) or not all(isinstance(fact, str) for fact in facts):
-        raise InvalidModelOutput('the model\'s extraction reply does not match {"facts": [string]}')
-    if len(facts) > MAX_FACTS:
-        raise InvalidModelOutput(
-            f"the model's reply lists {len(facts)} facts; more than {MAX_FACTS} is a runaway reply"
-        )
-    cleaned = [fact.replace("\x00", "").strip() for fact in facts]
-    for index, fact in enumerate(cleaned):
-        if len(fact) > MAX_FACT_CHARS:
-            raise InvalidModelOutput(
-                f"fact {index} of the model's reply has {len(fact)} characters (at most {MAX_FACT_CHARS})"
-            )
-        if not _is_storable(fact):
-            raise InvalidModelOutput(
-                f"fact {index} of the model's reply holds invalid Unicode (a lone surrogate), so it cannot be stored"
-            )
-    return [fact for fact in cleaned if fact]
 
 
 def check_truncation(prompt_eval_count: int | None, num_ctx: int) -> None:

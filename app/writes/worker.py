@@ -9,13 +9,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from app.background import PeriodicTask
 from app.config import Settings
@@ -36,6 +43,7 @@ from app.llm.client import OllamaClient
 from app.llm.extraction import Extraction, PromptTruncated, conversation_windows, extract_facts, merge_extractions
 from app.memories.payloads import MemoryDraft, drafts_from_facts, drafts_from_messages
 from app.memories.schemas import MemoryCreate
+from app.metrics import Metrics
 from app.telemetry.service import Telemetry
 from app.writes.store import Drafts, DraftStore, JobCompletion
 
@@ -64,8 +72,10 @@ class JobWorkers:
         ollama: OllamaClient,
         store: DraftStore,
         repository: JobRepository,
+        metrics: Metrics,
         telemetry: Telemetry | None = None,
     ) -> None:
+        self.metrics = metrics
         self.telemetry = telemetry
         self.settings = settings
         self.pool = pool
@@ -197,9 +207,23 @@ class JobWorkers:
             return Extraction.from_json(job.extraction)
         messages = [m.model_dump(exclude_none=True) for m in request.messages]
         extraction = await self._extract(messages, request.prompt)
+        self._report_dropped(job, extraction)
         async with storage_errors(), self.pool.connection() as conn:
             await self.repository.save_extraction(conn, job, extraction.to_json())
         return extraction
+
+    def _report_dropped(self, job: ClaimedJob, extraction: Extraction) -> None:
+        """The reply's unusable items, counted on /metrics by kind and reason and logged with the job."""
+        if not extraction.dropped:
+            return
+        reasons = Counter(f"{item.item}:{item.reason}" for item in extraction.dropped)
+        for key, count in reasons.items():
+            item, reason = key.split(":")
+            self.metrics.model_output_dropped.labels(item, reason).inc(count)
+        logger.warning(
+            "unusable items of the model's reply dropped; the rest is stored",
+            extra={"job_id": job.ref, "dropped": dict(reasons), "kept_facts": len(extraction.facts)},
+        )
 
     def _drafts(self, request: MemoryCreate, extraction: Extraction) -> tuple[list[MemoryDraft], str]:
         """The memories to store and how they were found, by MEM0_INFER_EMPTY_POLICY when there are no facts."""
@@ -231,7 +255,8 @@ class JobWorkers:
                 async for attempt in AsyncRetrying(
                     stop=stop_after_attempt(CHAT_TRIES),
                     wait=wait_exponential_jitter(multiplier=0.2, max=5),
-                    retry=retry_if_exception_type((UpstreamError, UpstreamTimeout, UpstreamUnavailable)),
+                    retry=retry_if_exception_type((UpstreamError, UpstreamTimeout, UpstreamUnavailable))
+                    & retry_if_not_exception_type(PERMANENT_ERRORS),
                     reraise=True,
                 ):
                     with attempt:
@@ -245,8 +270,8 @@ class JobWorkers:
                         )
                 self.models.on_fallback = model != self.models.primary
                 return result
-            except PromptTruncated:
-                raise
+            except (PromptTruncated, InvalidModelOutput):
+                raise  # every model gets the same cut prompt; an unusable reply fails its job after this one call
             except AppError as error:
                 last = error
         assert last is not None

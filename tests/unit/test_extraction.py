@@ -1,8 +1,10 @@
 """Pure logic of the extraction call: prompt shape, context sizing, reply parsing, truncation detection."""
 
+import json
+
 import pytest
 
-from app.errors import InvalidModelOutput, UpstreamError
+from app.errors import InvalidModelOutput
 from app.llm.extraction import (
     ExtractedEntity,
     Extraction,
@@ -33,16 +35,70 @@ def test_compact_prompt_is_far_smaller_than_a_small_context_window() -> None:
     assert estimate_tokens(chat) < 600
 
 
-def test_reply_parsing_keeps_facts_and_rejects_garbage() -> None:
+def test_reply_parsing_keeps_facts_and_rejects_garbage_as_invalid_output_at_once() -> None:
     assert parse_reply('{"facts": ["User likes tea", " "], "entities": []}', "m").facts == ["User likes tea"]
     assert parse_reply('{"facts": []}', "m") == Extraction([], [], "m")
-    with pytest.raises(UpstreamError):
-        parse_reply("Sure! Here are the facts", "m")
-    with pytest.raises(UpstreamError):
-        parse_reply('{"memories": []}', "m")
+    for garbage in (
+        "Sure! Here are the facts",
+        '{"memories": []}',
+        '["User likes tea"]',
+        '{"facts": "User likes tea"}',
+        "[" * 100_000 + "]" * 100_000,  # nesting past the parser's stack
+        '{"facts": [' + "9" * 5_000 + "]}",  # a number past int's digit limit
+    ):
+        with pytest.raises(InvalidModelOutput):
+            parse_reply(garbage, "m")
 
 
-def test_reply_entities_are_validated_and_tidied() -> None:
+def test_a_bad_item_is_dropped_and_counted_and_the_good_ones_kept() -> None:
+    reply = {
+        "facts": ["Alice moved to Lisbon", 3, "x" * 2001, "half an emoji \ud83d", "", {"fact": "nested"}],
+        "entities": [
+            {"name": "Alice", "type": "Person"},  # obviously meant: person
+            {"name": "Lisbon", "type": " PLACE "},
+            {"name": "Lisbon Marathon", "type": "event"},
+            {"name": 3, "type": "person"},
+            {"name": "x" * 201, "type": "person"},
+            {"name": "&", "type": "product"},
+            "Acme",
+        ],
+    }
+    extraction = parse_reply(json.dumps(reply), "m")
+
+    assert extraction.facts == ["Alice moved to Lisbon"]
+    assert extraction.entities == [ExtractedEntity("Alice", "person"), ExtractedEntity("Lisbon", "place")]
+    assert [(item.item, item.reason, item.index) for item in extraction.dropped] == [
+        ("fact", "not_text", 1),
+        ("fact", "too_long", 2),
+        ("fact", "invalid_unicode", 3),
+        ("fact", "empty", 4),
+        ("fact", "not_text", 5),
+        ("entity", "bad_type", 2),
+        ("entity", "not_text", 3),
+        ("entity", "too_long", 4),
+        ("entity", "no_letters", 5),
+        ("entity", "not_text", 6),
+    ]
+
+
+def test_entities_that_are_not_a_list_cost_no_fact() -> None:
+    extraction = parse_reply('{"facts": ["Alice likes tea"], "entities": "Alice"}', "m")
+    assert extraction.facts == ["Alice likes tea"] and extraction.entities == []
+    assert [(item.item, item.reason) for item in extraction.dropped] == [("entity", "not_text")]
+
+
+def test_a_reply_whose_every_fact_is_unusable_is_invalid_output() -> None:
+    with pytest.raises(InvalidModelOutput, match="none of the model's facts can be stored"):
+        parse_reply('{"facts": [1, "' + "x" * 2001 + '"], "entities": []}', "m")
+
+
+def test_more_facts_than_the_cap_keep_the_first_and_count_the_rest() -> None:
+    extraction = parse_reply(json.dumps({"facts": [f"fact {i}" for i in range(105)]}), "m")
+    assert extraction.facts == [f"fact {i}" for i in range(100)]
+    assert [(item.reason, item.index) for item in extraction.dropped] == [("too_many", i) for i in range(100, 105)]
+
+
+def test_reply_entities_are_tidied() -> None:
     reply = (
         '{"facts": ["Alice moved to Lisbon"], "entities": [{"name": " Alice ", "type": "person"}, '
         '{"name": "New\\n York", "type": "place"}, {"name": "&", "type": "product"}]}'
@@ -51,14 +107,6 @@ def test_reply_entities_are_validated_and_tidied() -> None:
         ExtractedEntity("Alice", "person"),
         ExtractedEntity("New York", "place"),
     ]
-    for entities in (
-        '[{"name": "Alice", "type": "pet"}]',
-        '[{"name": 3, "type": "person"}]',
-        '"Alice"',
-        '[{"name": "' + "x" * 201 + '", "type": "person"}]',
-    ):
-        with pytest.raises(InvalidModelOutput):
-            parse_reply('{"facts": [], "entities": ' + entities + "}", "m")
 
 
 def test_windows_merge_into_one_extraction_with_each_entity_once() -> None:
