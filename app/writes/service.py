@@ -8,7 +8,7 @@ from psycopg_pool import AsyncConnectionPool
 from app.auth.access import Access
 from app.config import Settings
 from app.db.errors import storage_errors
-from app.errors import AppError, Forbidden, InvalidInput, QueueFull
+from app.errors import AppError, Forbidden, InvalidInput, QueueFull, StorageUnavailable
 from app.idempotency.schemas import KeyedRequest
 from app.idempotency.service import IdempotencyService, Once
 from app.jobs.repository import PENDING, JobRepository
@@ -57,7 +57,11 @@ class WriteService:
         if key is not None or self._answers_at_once(request):
             return queued
         assert queued.job_id is not None
-        return WriteResult.from_job(await self.jobs.wait(queued.job_id))
+        try:
+            job = await self.jobs.wait(queued.job_id)
+        except StorageUnavailable:
+            return queued  # the job is committed and goes on: its id, not a bare 5xx, lets the client follow it
+        return WriteResult.from_job(job)
 
     def check_limits(self, request: MemoryCreate, access: Access) -> None:
         """Refuses, before anything runs, a write outside the caller's key or over the request limits."""
