@@ -33,11 +33,16 @@ class Where:
         self.params[name] = value
         return sql.Placeholder(name)
 
+    def _key(self, key: str) -> sql.Composable:
+        """A payload key in the statement: a quoted literal, so an expression index on it is used; a key holding `%`
+        (psycopg's placeholder mark) goes in as a parameter instead."""
+        return self._param(key) if "%" in key else sql.Literal(key)
+
     def equals(self, key: str, value: Any) -> None:
         self.parts.append(self._equals(key, value))
 
     def _equals(self, key: str, value: Any) -> sql.Composable:
-        return sql.SQL("payload ->> {} = {}").format(sql.Literal(key), self._param(_as_text(value)))
+        return sql.SQL("payload ->> {} = {}").format(self._key(key), self._param(_as_text(value)))
 
     def exclude_expired(self) -> None:
         """mem0's expiry: a memory whose expiration_date (YYYY-MM-DD) is before today (UTC) is left out."""
@@ -53,6 +58,8 @@ class Where:
         holding lists of filter objects."""
         parts: list[sql.Composable] = []
         for key, condition in filters.items():
+            if not isinstance(key, str):
+                raise InvalidInput(f"{path}: filter keys are strings; got {key!r:.40}")
             logical = key.upper()
             if logical in _LOGICAL:
                 if not isinstance(condition, list) or not condition or not all(isinstance(c, dict) for c in condition):
@@ -70,7 +77,7 @@ class Where:
 
     def _key_condition(self, key: str, condition: Any, path: str) -> sql.Composable:
         if condition == "*":
-            return sql.SQL("payload ? {}").format(sql.Literal(key))
+            return sql.SQL("payload ? {}").format(self._key(key))
         if isinstance(condition, list):
             raise InvalidInput(f'{path}: use {{"in": [...]}} to match one of several values')
         if not isinstance(condition, dict):
@@ -82,7 +89,7 @@ class Where:
         )
 
     def _operator(self, key: str, operator: str, value: Any, path: str) -> sql.Composable:
-        field = sql.SQL("payload ->> {}").format(sql.Literal(key))
+        field = sql.SQL("payload ->> {}").format(self._key(key))
         if operator == "eq":
             return self._equals(key, value)
         if operator == "ne":
@@ -98,7 +105,7 @@ class Where:
                 # ISO dates and timestamps compare as instants; a stored value that is not one matches nothing.
                 instant = sql.SQL(
                     "CASE WHEN payload ->> {} ~ '^\\d{{4}}-\\d{{2}}-\\d{{2}}' THEN (payload ->> {})::timestamptz END"
-                ).format(sql.Literal(key), sql.Literal(key))
+                ).format(self._key(key), self._key(key))
                 return sql.SQL("{} {} {}").format(instant, comparison, self._param(_instant(value, path, operator)))
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise InvalidInput(
@@ -107,7 +114,7 @@ class Where:
             # Only JSON numbers compare; a string value would make the cast fail for the whole query.
             number = sql.SQL(
                 "CASE WHEN jsonb_typeof(payload -> {}) = 'number' THEN (payload ->> {})::numeric END"
-            ).format(sql.Literal(key), sql.Literal(key))
+            ).format(self._key(key), self._key(key))
             return sql.SQL("{} {} {}").format(number, comparison, self._param(value))
         if operator in ("contains", "icontains"):
             if not isinstance(value, str):

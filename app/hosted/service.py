@@ -95,8 +95,8 @@ def _parse_filters_param(raw: str) -> dict[str, Any]:
             parsed = ast.literal_eval(raw)  # literals only: no name, call or attribute is evaluated
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             parsed = None
-    if not isinstance(parsed, dict):
-        raise InvalidInput('filters must be a JSON object such as {"user_id": "alice"}')
+    if not isinstance(parsed, dict) or not all(isinstance(key, str) for key in parsed):
+        raise InvalidInput('filters must be a JSON object with string keys, such as {"user_id": "alice"}')
     return parsed
 
 
