@@ -69,6 +69,11 @@ class RateLimited(AppError):
     code = "rate_limited"
 
 
+class MethodNotAllowed(AppError):
+    status_code = 405
+    code = "method_not_allowed"
+
+
 class Forbidden(AppError):
     status_code = 403
     code = "forbidden"

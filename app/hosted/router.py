@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.routing import APIRoute
 
 from app.deps import AccessDep, HostedServiceDep, get_access
+from app.errors import MethodNotAllowed
 from app.hosted.schemas import (
     DEFAULT_PAGE_SIZE,
     BatchDelete,
@@ -191,4 +193,20 @@ HOSTED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 @router.api_route("/v3/{rest:path}", methods=HOSTED_METHODS, include_in_schema=False)
 @router.api_route("/api/v1/{rest:path}", methods=HOSTED_METHODS, include_in_schema=False)
 async def unsupported(request: Request) -> None:
+    allowed = _declared_methods(request.url.path)
+    if allowed:
+        methods = ", ".join(sorted(allowed))
+        raise MethodNotAllowed(f"{request.method} is not allowed here; use {methods}", headers={"Allow": methods})
     raise not_supported(f"{request.method} {request.url.path}")
+
+
+def _declared_methods(path: str) -> set[str]:
+    """The methods the routes above serve at `path` (none: a route this server does not have)."""
+    return {
+        method
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        and route.endpoint not in (unsupported, feedback)
+        and route.path_regex.match(path)
+        for method in route.methods or ()
+    }

@@ -228,7 +228,6 @@ def test_a_field_that_cannot_be_honoured_is_a_422_naming_it(hosted, path, body, 
         ("GET", "/v2/entities/user/alice/profile/"),
         ("POST", "/v2/profiles/jobs/"),
         ("GET", "/v3/anything/at/all"),
-        ("PATCH", "/v1/memories/"),
         ("GET", "/api/v1/orgs/organizations/mem0-fixed/projects/default/"),
     ],
 )
@@ -239,6 +238,23 @@ def test_unsupported_hosted_routes_answer_501_naming_what_is_supported(hosted, m
     body = response.json()
     assert body["error"] == "not_supported" and body["detail"] == body["message"]
     assert "POST /v3/memories/add/" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PATCH", "/v1/memories/", "DELETE"),
+        ("POST", "/v1/memories/0b6d4c2e-1b7a-4c51-9d8e-3f1f0f1f0f1f/", "DELETE, GET, PUT"),
+        ("GET", "/v3/memories/add/", "POST"),
+        ("POST", "/v2/entities/user/alice/", "DELETE"),
+    ],
+)
+def test_a_served_hosted_route_answers_405_with_allow_for_another_method(hosted, method, path, allowed):
+    response = hosted.request(method, path, json={} if method in ("POST", "PATCH") else None)
+
+    assert response.status_code == 405, response.text
+    assert response.headers["Allow"] == allowed
+    assert response.json()["error"] == "method_not_allowed" and allowed in response.json()["message"]
 
 
 def test_configure_providers_names_ollama_only(hosted):
