@@ -39,6 +39,14 @@ class Access:
             for kind, globs in self.patterns.items()
         )
 
+    def excludes(self, identifiers: Mapping[str, str]) -> bool:
+        """Does no memory with these identifiers lie within this caller's key? (An identifier left out may still
+        overlap the key: `{agent_id: x}` names the key's own users' memories of that agent too.)"""
+        return not self.admin and any(
+            kind in identifiers and not any(glob_matches(p, identifiers[kind]) for p in globs)
+            for kind, globs in self.patterns.items()
+        )
+
     def like_patterns(self) -> dict[str, list[str]]:
         """Per restricted kind, the LIKE patterns a row's value must match one of (empty for an admin)."""
         if self.admin:

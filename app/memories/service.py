@@ -235,10 +235,12 @@ class MemoryService:
             raise NotFound(f"no memory with id {memory_id}")
 
     async def delete_scope(self, identifiers: dict[str, str], access: Access) -> int:
-        """The scope's memories, and its jobs with the raw conversations they keep. A scope outside the caller's
-        key holds nothing for it: 0 deleted."""
+        """The scope's memories the caller's key may touch, and its jobs with the raw conversations they keep; 403
+        for a scope wholly outside the key."""
         if not identifiers:
             raise InvalidInput("at least one identifier (user_id, agent_id or run_id) is required to delete memories")
+        if access.excludes(identifiers):
+            raise Forbidden(f"this API key may not delete memories of {identifiers}; use a key for them")
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
             deleted = await self.repository.delete_scope(conn, scope_where(access, identifiers))
             await self.named_entities.unlink(conn, deleted)

@@ -118,7 +118,7 @@ def test_a_key_limited_to_alice_cannot_touch_bobs_memories_anywhere(auth_server,
         assert client.delete(f"/memories/{bobs}").status_code == 404
         assert client.get(f"/jobs/{job}").status_code == 404
         assert client.post(f"/jobs/{job}/retry").status_code == 404
-        assert client.delete("/memories", params={"user_id": bob}).json()["message"].endswith("(0)")
+        assert client.delete("/memories", params={"user_id": bob}).status_code == 403
         write = client.post(
             "/memories", json={"messages": [{"role": "user", "content": "x"}], "user_id": bob, "infer": False}
         )
