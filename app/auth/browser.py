@@ -16,8 +16,18 @@ STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def host_name(value: str) -> str:
-    """`Host` or an Origin's netloc without its port, lower-cased; IPv6 without brackets."""
-    return (urlsplit(f"//{value}").hostname or "").lower()
+    """`Host` or an Origin's netloc without its port, lower-cased; IPv6 without brackets. Empty when there is none
+    or it cannot be parsed (`[::1`)."""
+    try:
+        return (urlsplit(f"//{value}").hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def allowed_name(value: str) -> str:
+    """A name of MEM0_ALLOWED_HOSTS as `host_name` reads a request's: a bare IPv6 address (`::1`) included."""
+    value = value.strip()
+    return host_name(f"[{value}]" if value.count(":") > 1 and not value.startswith("[") else value)
 
 
 def is_json(content_type: str) -> bool:
@@ -29,7 +39,7 @@ class BrowserDefenseMiddleware:
     def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str], cors_origins: Sequence[str]) -> None:
         self.app = app
         self.any_host = "*" in allowed_hosts
-        self.allowed_hosts = frozenset(host_name(h) for h in allowed_hosts if h != "*")
+        self.allowed_hosts = frozenset(allowed_name(h) for h in allowed_hosts if h != "*") - {""}
         self.cors_origins = frozenset(origin.rstrip("/").lower() for origin in cors_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -46,7 +56,7 @@ class BrowserDefenseMiddleware:
     def _refusal(self, scope: Scope) -> tuple[int, str, str] | None:
         headers = Headers(scope=scope)
         host = host_name(headers.get("host", ""))
-        if not self.any_host and host not in self.allowed_hosts:
+        if not host or (not self.any_host and host not in self.allowed_hosts):
             return (
                 400,
                 "invalid_host",
@@ -67,6 +77,12 @@ class BrowserDefenseMiddleware:
         return None
 
     def _known_origin(self, origin: str) -> bool:
-        return origin.rstrip("/").lower() in self.cors_origins or host_name(urlsplit(origin).netloc) in (
-            self.allowed_hosts
-        )
+        """A configured CORS origin, or a web origin on an allowed host; `null` (sandboxed pages, file://) and other
+        origins without a host are never known."""
+        if origin.rstrip("/").lower() in self.cors_origins:
+            return True
+        try:
+            netloc = urlsplit(origin).netloc
+        except ValueError:
+            return False
+        return host_name(netloc) in self.allowed_hosts
