@@ -32,20 +32,22 @@ async def health(guard: EgressGuardDep) -> dict[str, Any]:
 
 
 @router.get("/ready", summary="Readiness", responses={503: {"description": "Not ready; `reasons` says why."}})
-async def ready(state: StateDep) -> JSONResponse:
-    """200 only when the database and Ollama answer now and embeddings work (see MEM0_READY_EMBED_MAX_AGE_S)."""
+async def ready(state: StateDep, request: Request) -> JSONResponse:
+    """200 only when the database and Ollama answer now and embeddings work (see MEM0_READY_EMBED_MAX_AGE_S).
+    Without a valid API key it says only which dependency is down; with one, also why (the driver's words)."""
     reasons = []
     if (alive := state.workers.alive()) < state.settings.infer_workers:
         reasons.append(f"only {alive} of {state.settings.infer_workers} job workers are running")
     database, ollama, embedder = await asyncio.gather(
         _ping_database(state), _ping_ollama(state), state.readiness.embedder.problem(lambda: _probe_embedder(state))
     )
-    reasons += [problem for problem in (database, ollama, embedder) if problem]
+    problems = {"database": database, "ollama": ollama, "embedder": embedder}
+    if any(problems.values()) and not await _has_valid_key(state, request):
+        problems = {name: problem and UNDETAILED[name] for name, problem in problems.items()}
+    reasons += [problem for problem in problems.values() if problem]
     body: dict[str, Any] = {
         "status": "ready" if not reasons else "not_ready",
-        "database": database or "ok",
-        "ollama": ollama or "ok",
-        "embedder": embedder or "ok",
+        **{name: problem or "ok" for name, problem in problems.items()},
         "embedding_dims": state.settings.embedding_dims,
         "warmup_seconds": state.readiness.warmup_seconds,
         "llm_model": state.workers.models.fallback if state.workers.models.on_fallback else state.settings.llm_model,
@@ -54,6 +56,22 @@ async def ready(state: StateDep) -> JSONResponse:
     if reasons:
         body["reasons"] = reasons
     return JSONResponse(body, status_code=200 if not reasons else 503)
+
+
+# What a caller without a key reads: which dependency is down, not the driver's text (hosts, users, paths).
+UNDETAILED = {
+    "database": "the database is unavailable",
+    "ollama": "Ollama is unavailable",
+    "embedder": "embeddings are failing",
+}
+
+
+async def _has_valid_key(state: StateDep, request: Request) -> bool:
+    try:
+        await state.keys.authenticate(request.headers)
+    except AppError:
+        return False
+    return True
 
 
 async def _ping_database(state: StateDep) -> str | None:
