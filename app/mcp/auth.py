@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.auth.access import Access
-from app.errors import AppError, error_response
+from app.errors import AppError, MethodNotAllowed, error_response
 from app.state import AppState
 
 # The scope key the wrapper fills. The scope, not a contextvar: the SDK runs a tool in a task of its session
@@ -19,6 +19,7 @@ from app.state import AppState
 # (so in stateless mode, not in a session's task), while the Starlette request the SDK hands every tool call is
 # built on this very scope dict.
 CALLER_SCOPE_KEY = "mem0.mcp.caller"
+ALLOW_POST = {"Allow": "POST"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,12 @@ class McpAuth:
             response = error_response(
                 Request(scope), error.status_code, error.code, error.message, error.headers, error.fields
             )
+            await response(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            # Stateless and JSON (app/mcp/server.py): no event stream to open with GET, no session to end with DELETE.
+            refusal = MethodNotAllowed("the MCP endpoint is stateless: send each JSON-RPC message as a POST")
+            response = error_response(Request(scope), refusal.status_code, refusal.code, refusal.message, ALLOW_POST)
             await response(scope, receive, send)
             return
         scope[CALLER_SCOPE_KEY] = Caller(access, services)
