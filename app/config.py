@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     # within one lease.
     infer_lease_s: float = Field(30.0, gt=0, validation_alias=AliasChoices("MEM0_INFER_LEASE_S"))
     infer_backoff_s: float = Field(1.0, gt=0, validation_alias=AliasChoices("MEM0_INFER_BACKOFF_S"))
+    infer_backoff_max_s: float = Field(30.0, gt=0, validation_alias=AliasChoices("MEM0_INFER_BACKOFF_MAX_S"))
+    # Longer than an Ollama restart or a model load: accepted work outlives Ollama's ordinary hiccups.
+    infer_retry_window_s: float = Field(600.0, ge=0, validation_alias=AliasChoices("MEM0_INFER_RETRY_WINDOW_S"))
     infer_empty_policy: Literal["store_raw", "keep_empty", "reject"] = Field(
         "store_raw", validation_alias=AliasChoices("MEM0_INFER_EMPTY_POLICY")
     )
@@ -146,6 +149,7 @@ class Settings(BaseSettings):
     admin_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("MEM0_ADMIN_API_KEY"))
     auth_disabled: bool = Field(False, validation_alias=AliasChoices("MEM0_AUTH_DISABLED"))
     rate_limit: str = Field("1200/minute", validation_alias=AliasChoices("MEM0_RATE_LIMIT"))
+    auth_failure_limit: str = Field("600/minute", validation_alias=AliasChoices("MEM0_AUTH_FAILURE_LIMIT"))
     # Host header names the server answers to (DNS rebinding defence); ports are ignored.
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         list(DEFAULT_ALLOWED_HOSTS), validation_alias=AliasChoices("MEM0_ALLOWED_HOSTS")
@@ -173,7 +177,7 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 16 characters; generate one with `openssl rand -hex 32`")
         return value
 
-    @field_validator("rate_limit")
+    @field_validator("rate_limit", "auth_failure_limit")
     @classmethod
     def _rate(cls, value: str) -> str:
         if value.strip():

@@ -11,8 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import BaseRoute, Match
-from starlette.types import Scope
+
+from app.routes import routes_matching
 
 logger = logging.getLogger(__name__)
 
@@ -245,21 +245,8 @@ async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
 
 
 def allowed_methods(request: Request) -> str:
-    return ", ".join(sorted(_methods_matching(request.app.router.routes, request.scope)))
-
-
-def _methods_matching(routes: Sequence[BaseRoute], scope: Scope) -> set[str]:
-    methods: set[str] = set()
-    for route in routes:
-        if route.matches(scope)[0] is Match.NONE:
-            continue
-        # FastAPI wraps each included router; the app includes them without a prefix, so paths match unchanged.
-        included = getattr(route, "original_router", None)
-        if included is not None:
-            methods |= _methods_matching(included.routes, scope)
-        else:
-            methods.update(getattr(route, "methods", None) or ())
-    return methods
+    matching = routes_matching(request.app.router.routes, request.scope)
+    return ", ".join(sorted({method for route in matching for method in getattr(route, "methods", None) or ()}))
 
 
 def internal_error_response(request: Request) -> JSONResponse:

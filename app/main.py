@@ -11,6 +11,7 @@ from app.egress import EgressGuard
 from app.errors import ERROR_RESPONSES, install_error_handlers
 from app.hosted.router import router as hosted_router
 from app.jobs.router import router as jobs_router
+from app.key_gate import KeyGate
 from app.lifespan import build_lifespan
 from app.limits import RequestLimitsMiddleware
 from app.mcp.server import mcp_router
@@ -41,6 +42,7 @@ def create_app(settings: Settings, egress_guard: EgressGuard | None = None) -> F
             metrics.blocked_egress.labels(host).inc(count)
     # The last added runs first: the request id exists before a limit refuses anything.
     app.add_middleware(RequestLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(KeyGate)  # before the body is read
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -55,6 +55,8 @@ class Access:
 
 
 EVERYTHING = Access("default", admin=True)
+# Where the request's checked Access waits for the routes (the ASGI scope's state, set by app/key_gate.py).
+ACCESS_STATE = "access"
 
 
 def restriction_sql(

@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 from cachetools import TTLCache
-from limits import parse
+from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from psycopg_pool import AsyncConnectionPool
@@ -28,6 +28,7 @@ KEY_PREFIX = "m0fk_"
 ENV_ADMIN_ID = "env-admin"
 _MINTED_KEY = re.compile(r"m0fk_([0-9a-f]{12})_[A-Za-z0-9_-]{20,}")
 TOUCH_EVERY_S = 60.0
+FAILURES = "auth-failures"  # the limiter's namespace for failed sign-ins per client address
 VERIFIED_TTL_S = 5.0
 AUTH_HINT = "send an API key as `X-API-Key: <key>` or `Authorization: Bearer <key>`"
 
@@ -64,6 +65,7 @@ class KeyService:
         self.pool = pool
         self.repository = repository
         self.rate = parse(settings.rate_limit) if settings.rate_limit else None
+        self.failure_rate = parse(settings.auth_failure_limit) if settings.auth_failure_limit else None
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
         self._touched: dict[str, float] = {}
         # A verified key is trusted for VERIFIED_TTL_S without a database round trip per request; a revocation
@@ -79,17 +81,39 @@ class KeyService:
                 await self.repository.upsert_admin(conn, key, "admin (MEM0_ADMIN_API_KEY)")
             return await self.repository.count_active(conn)
 
-    async def authenticate(self, headers: Mapping[str, str]) -> Access:
+    async def authenticate(self, headers: Mapping[str, str], client: str | None = None) -> Access:
+        """The presented key's Access: 401 without a valid one, 429 past its rate limit. A key verified in the last
+        VERIFIED_TTL_S costs nothing; an unknown one costs a database look-up, so an address whose look-ups failed
+        more than MEM0_AUTH_FAILURE_LIMIT allows is refused (429) before another."""
         if self.settings.auth_disabled:
             return EVERYTHING
         secret = presented_key(headers)
         if secret is None:
             raise Unauthorized(f"this route needs an API key; {AUTH_HINT}")
         fingerprint = hashlib.sha256(secret.encode("utf-8")).digest()
-        known = self._verified.get(fingerprint)
-        if known is not None:
-            self._limit(known.key_id)
-            return known
+        access = self._verified.get(fingerprint)
+        if access is None:
+            self._refuse_failing(client)
+            try:
+                access = await self._verify(secret, fingerprint)
+            except Unauthorized:
+                if client is not None and self.failure_rate is not None:
+                    self.limiter.hit(self.failure_rate, FAILURES, client)
+                raise
+        self._limit(access.key_id)
+        return access
+
+    def _refuse_failing(self, client: str | None) -> None:
+        if client is None or self.failure_rate is None or self.limiter.test(self.failure_rate, FAILURES, client):
+            return
+        raise self._rate_limited(
+            self.failure_rate,
+            (FAILURES, client),
+            f"this address sent more than {self.settings.auth_failure_limit} unknown API keys "
+            "(MEM0_AUTH_FAILURE_LIMIT)",
+        )
+
+    async def _verify(self, secret: str, fingerprint: bytes) -> Access:
         match = _MINTED_KEY.fullmatch(secret)
         key_id = match.group(1) if match else ENV_ADMIN_ID
         async with storage_errors(), self.pool.connection() as conn:
@@ -101,18 +125,19 @@ class KeyService:
                 await self.repository.touch(conn, key_id)
         access = Access(f"key:{key_id}", key.admin, key.patterns)
         self._verified[fingerprint] = access
-        self._limit(access.key_id)
         return access
 
     def _limit(self, key_id: str) -> None:
         if self.rate is None or self.limiter.hit(self.rate, key_id):
             return
-        reset_at, _ = self.limiter.get_window_stats(self.rate, key_id)
-        retry_after = max(1, round(reset_at - time.time()))
-        raise RateLimited(
-            f"this API key sent more than {self.settings.rate_limit} (MEM0_RATE_LIMIT); retry after {retry_after} s",
-            headers={"Retry-After": str(retry_after)},
+        raise self._rate_limited(
+            self.rate, (key_id,), f"this API key sent more than {self.settings.rate_limit} (MEM0_RATE_LIMIT)"
         )
+
+    def _rate_limited(self, rate: RateLimitItem, identifiers: tuple[str, ...], what: str) -> RateLimited:
+        reset_at, _ = self.limiter.get_window_stats(rate, *identifiers)
+        retry_after = max(1, round(reset_at - time.time()))
+        return RateLimited(f"{what}; retry after {retry_after} s", headers={"Retry-After": str(retry_after)})
 
 
 async def create_key(

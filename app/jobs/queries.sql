@@ -51,6 +51,22 @@ UPDATE jobs SET status = 'PENDING', last_error = %(error)s, error_code = %(code)
        run_after = now() + make_interval(secs => %(delay_s)s), updated_at = now()
 WHERE id = %(id)s AND status = 'RUNNING' AND attempts = %(attempts)s
 
+-- A transient failure (Ollama or Postgres away): back to PENDING after the delay while the job's retry window lasts
+-- (opened at its first such failure; SET reads the row's old values), FAILED once it has passed. The new status.
+-- name: retry_within_window
+UPDATE jobs SET retry_until = coalesce(retry_until, now() + make_interval(secs => %(window_s)s)),
+       status = CASE WHEN coalesce(retry_until, now() + make_interval(secs => %(window_s)s)) > now()
+                     THEN 'PENDING' ELSE 'FAILED' END,
+       last_error = %(error)s, error_code = %(code)s, locked_until = NULL,
+       run_after = now() + make_interval(secs => %(delay_s)s), updated_at = now()
+WHERE id = %(id)s AND status = 'RUNNING' AND attempts = %(attempts)s
+RETURNING status
+
+-- Ollama answers again: the jobs waiting out a backoff after an Ollama failure run now.
+-- name: release_waiting_on_ollama
+UPDATE jobs SET run_after = now(), updated_at = now()
+WHERE status = 'PENDING' AND run_after > now() AND error_code = ANY(%(codes)s)
+
 -- name: fail_job
 UPDATE jobs SET status = 'FAILED', last_error = %(error)s, error_code = %(code)s, locked_until = NULL,
        updated_at = now()
@@ -70,7 +86,7 @@ FROM jobs WHERE public_id = %(public_id)s AND {where}
 
 -- name: retry_failed_job
 UPDATE jobs SET status = 'PENDING', attempts = 0, lease_expiries = 0, run_after = now(), last_error = NULL,
-       error_code = NULL, updated_at = now()
+       error_code = NULL, retry_until = NULL, updated_at = now()
 WHERE public_id = %(public_id)s AND status = 'FAILED' AND {where}
 RETURNING id
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -107,6 +108,18 @@ class JobRepository:
         self, conn: AsyncConnection[Any], job: ClaimedJob, code: str, error: str, delay_s: float
     ) -> None:
         await conn.execute(self.q["retry_later"], {**_owned(job), "code": code, "error": error, "delay_s": delay_s})
+
+    async def retry_within_window(
+        self, conn: AsyncConnection[Any], job: ClaimedJob, code: str, error: str, delay_s: float, window_s: float
+    ) -> str | None:
+        """PENDING again after `delay_s` while the job's retry window lasts, else FAILED; None if not ours."""
+        params = {**_owned(job), "code": code, "error": error, "delay_s": delay_s, "window_s": window_s}
+        row = await (await conn.execute(self.q["retry_within_window"], params)).fetchone()
+        return None if row is None else str(row[0])
+
+    async def release_waiting_on(self, conn: AsyncConnection[Any], codes: Sequence[str]) -> int:
+        cursor = await conn.execute(self.q["release_waiting_on_ollama"], {"codes": list(codes)})
+        return cursor.rowcount
 
     async def fail(self, conn: AsyncConnection[Any], job: ClaimedJob, code: str, error: str) -> None:
         await conn.execute(self.q["fail_job"], {**_owned(job), "code": code, "error": error})

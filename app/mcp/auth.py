@@ -1,17 +1,16 @@
-"""Authentication for the MCP endpoint: an ASGI wrapper that checks the API key on every HTTP request before the
-SDK sees it (401 in the API's error shape without a valid one), and leaves the key's Access in the request scope,
-where the tools read it back through the SDK's request context."""
+"""The MCP endpoint's caller: the key gate (app/key_gate.py) checked the API key before the SDK sees the request
+(401 in the API's error shape without a valid one); this wrapper leaves the key's Access in the request scope, where
+the tools read it back through the SDK's request context."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.auth.access import Access
-from app.errors import AppError, MethodNotAllowed, error_response
+from app.auth.access import ACCESS_STATE, Access
+from app.errors import MethodNotAllowed, error_response
 from app.state import AppState
 
 # The scope key the wrapper fills. The scope, not a contextvar: the SDK runs a tool in a task of its session
@@ -31,6 +30,9 @@ class Caller:
 
 
 class McpAuth:
+    """Hands the tools the caller the key gate checked (app/key_gate.py), and refuses what a stateless endpoint
+    does not serve."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -38,23 +40,16 @@ class McpAuth:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        services: AppState = scope["app"].state.services
-        try:
-            # Counts against the key's rate limit too, like every REST request.
-            access = await services.keys.authenticate(Headers(scope=scope))
-        except AppError as error:
-            response = error_response(
-                Request(scope), error.status_code, error.code, error.message, error.headers, error.fields
-            )
-            await response(scope, receive, send)
-            return
         if scope["method"] != "POST":
             # Stateless and JSON (app/mcp/server.py): no event stream to open with GET, no session to end with DELETE.
             refusal = MethodNotAllowed("the MCP endpoint is stateless: send each JSON-RPC message as a POST")
             response = error_response(Request(scope), refusal.status_code, refusal.code, refusal.message, ALLOW_POST)
             await response(scope, receive, send)
             return
-        scope[CALLER_SCOPE_KEY] = Caller(access, services)
+        access = scope.get("state", {}).get(ACCESS_STATE)
+        if not isinstance(access, Access):  # only reachable if the app were built without the key gate
+            raise RuntimeError("MCP request without a checked key")
+        scope[CALLER_SCOPE_KEY] = Caller(access, scope["app"].state.services)
         await self.app(scope, receive, send)
 
 

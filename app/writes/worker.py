@@ -38,7 +38,7 @@ from app.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from app.jobs.repository import NOTIFY_CHANNEL, ClaimedJob, JobRepository, backoff_delay_s
+from app.jobs.repository import FAILED, NOTIFY_CHANNEL, PENDING, ClaimedJob, JobRepository, backoff_delay_s
 from app.llm.client import OllamaClient
 from app.llm.extraction import Extraction, PromptTruncated, conversation_windows, extract_facts, merge_extractions
 from app.memories.payloads import MemoryDraft, drafts_from_facts, drafts_from_messages
@@ -52,6 +52,10 @@ POLL_S = 1.0
 CHAT_TRIES = 3  # tenacity retries inside one job attempt; the job-level limit sits on top
 # Retrying these cannot help: the same input gives the same answer.
 PERMANENT_ERRORS = (PromptTruncated, InvalidInput, InvalidModelOutput)
+# Ollama or Postgres away (restarting, loading a model, overloaded): retried for MEM0_INFER_RETRY_WINDOW_S.
+OLLAMA_CODES = frozenset({UpstreamError.code, UpstreamTimeout.code, UpstreamUnavailable.code})
+TRANSIENT_CODES = OLLAMA_CODES | {StorageUnavailable.code}
+RECOVERY_PROBE_S = 1.0
 
 
 class ModelState:
@@ -87,6 +91,8 @@ class JobWorkers:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._ollama_suspect = False
         self._workers: list[asyncio.Task[None]] = []
         self._in_flight: dict[int, ClaimedJob] = {}
 
@@ -94,6 +100,7 @@ class JobWorkers:
         if self.settings.infer_workers == 0:
             return
         self._listener = asyncio.create_task(self._listen(), name="jobs-listen")
+        self._watcher = asyncio.create_task(self._watch_ollama(), name="jobs-ollama-watch")
         self._workers = [
             asyncio.create_task(self._run(), name=f"jobs-worker-{index}")
             for index in range(self.settings.infer_workers)
@@ -106,11 +113,11 @@ class JobWorkers:
     async def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
-        tasks = [*self._workers, *([self._listener] if self._listener else [])]
+        tasks = [*self._workers, *(task for task in (self._listener, self._watcher) if task is not None)]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._workers, self._listener = [], None
+        self._workers, self._listener, self._watcher = [], None, None
         await self._release_in_flight()
 
     async def _release_in_flight(self) -> None:
@@ -278,8 +285,9 @@ class JobWorkers:
         raise last
 
     async def _record_failure(self, job: ClaimedJob, error: Exception) -> None:
-        """Retry later or fail for good, with a typed code; if even that cannot be written, the lease runs out
-        and another worker retakes the job."""
+        """Retry later or fail for good, with a typed code: a transient failure (Ollama or Postgres away) is retried
+        while the job's retry window lasts, any other by attempts. If even that cannot be written, the lease runs
+        out and another worker retakes the job."""
         if isinstance(error, AppError):
             code, message = error.code, error.message
         elif isinstance(error, psycopg.Error):
@@ -288,25 +296,60 @@ class JobWorkers:
             code, message = "internal_error", f"unexpected {type(error).__name__}: {error}"
             logger.error("job raised an unexpected error", exc_info=error, extra={"job_id": job.ref})
         permanent = isinstance(error, (*PERMANENT_ERRORS, PoisonJob))
+        delay = backoff_delay_s(job.attempts, self.settings.infer_backoff_s, self.settings.infer_backoff_max_s)
+        status: str | None  # None: another worker owns the job now
         try:
             async with storage_errors(), self.pool.connection() as conn:
-                if permanent or job.attempts >= job.max_attempts:
+                if permanent or (code not in TRANSIENT_CODES and job.attempts >= job.max_attempts):
                     await self.repository.fail(conn, job, code, message)
+                    status = FAILED
+                elif code in TRANSIENT_CODES:
+                    window = self.settings.infer_retry_window_s
+                    status = await self.repository.retry_within_window(conn, job, code, message, delay, window)
                 else:
-                    delay = backoff_delay_s(job.attempts, self.settings.infer_backoff_s)
                     await self.repository.retry_later(conn, job, code, message, delay)
+                    status = PENDING
         except AppError as record_error:
             logger.warning(
                 "job outcome could not be recorded; its lease will run out and it is retaken",
                 extra={"job_id": job.ref, "error": record_error.message},
             )
             return
-        if permanent or job.attempts >= job.max_attempts:
+        if code in OLLAMA_CODES:
+            self._ollama_suspect = True
+        if status == FAILED:
             logger.warning("job failed", extra={"job_id": job.ref, "attempts": job.attempts, "error": message})
             self._emit("job.failed", job, attempts=job.attempts, error_code=code)
-        else:
+        elif status == PENDING:
             logger.info("job will retry", extra={"job_id": job.ref, "error_code": code})
             self._emit("job.retry", job, attempts=job.attempts, error_code=code)
+
+    async def _watch_ollama(self) -> None:
+        """After an Ollama failure, asks Ollama every RECOVERY_PROBE_S whether it is there. Once it answers again
+        after it was away (restarted, its host back), the jobs waiting out a backoff after an Ollama failure run
+        at once instead of at the end of their backoff. A failure while Ollama itself answers (a model's error)
+        keeps its backoff."""
+        was_away = False
+        while not self._stopping.is_set():
+            await asyncio.sleep(RECOVERY_PROBE_S)
+            if not self._ollama_suspect:
+                continue
+            try:
+                await self.ollama.version(RECOVERY_PROBE_S)
+            except AppError:
+                was_away = True
+                continue
+            self._ollama_suspect = False
+            if not was_away:
+                continue
+            was_away = False
+            try:
+                async with storage_errors(), self.pool.connection() as conn:
+                    released = await self.repository.release_waiting_on(conn, sorted(OLLAMA_CODES))
+            except AppError:
+                continue  # the jobs run at the end of their backoff
+            logger.info("Ollama answers again: the jobs waiting for it run now", extra={"jobs": released})
+            self._wake.set()
 
     def _emit(self, kind: str, job: ClaimedJob, **attributes: Any) -> None:
         if self.telemetry is not None:

@@ -146,7 +146,8 @@ def test_a_key_limited_to_one_user_sees_only_that_user_through_the_client(server
     with pytest.raises(MemoryNotFoundError):
         limited.batch_delete([{"memory_id": bobs}])
     assert {e["name"] for e in limited.users()["results"]} == {alice}
-    limited.delete_users(user_id=bob)
+    with pytest.raises(AuthenticationError):  # 403: deleting another user
+        limited.delete_users(user_id=bob)
     with pytest.raises(AuthenticationError):  # 403: writing for another user
         limited.add("Bob likes jazz", user_id=bob, infer=False)
     limited.client.close()
