@@ -80,7 +80,7 @@ def test_a_chat_failing_every_second_call_still_gets_every_job_done(infer_server
 
 
 def test_ollama_down_fails_the_job_visibly_and_keeps_the_raw_messages(infer_server, standin, fresh_db):
-    server = infer_server(MEM0_INFER_MAX_ATTEMPTS="2")
+    server = infer_server(MEM0_INFER_MAX_ATTEMPTS="2", MEM0_INFER_RETRY_WINDOW_S="1")
     standin.set_fault("chat", kind="status", status=503, every=1)
     with server.client() as client:
         response = client.post("/memories", json=infer_write("u-down", "I was born in Oslo."))
@@ -94,7 +94,7 @@ def test_ollama_down_fails_the_job_visibly_and_keeps_the_raw_messages(infer_serv
 
 
 def test_a_failed_job_can_be_retried_once_ollama_is_back(infer_server, standin, fresh_db):
-    server = infer_server(MEM0_INFER_MAX_ATTEMPTS="1")
+    server = infer_server(MEM0_INFER_MAX_ATTEMPTS="1", MEM0_INFER_RETRY_WINDOW_S="0")
     standin.set_fault("chat", kind="status", status=503, every=1)
     with server.client() as client:
         job_id = client.post("/memories", json=infer_write("u-retry", "I was born in Oslo.", async_mode=True)).json()[
