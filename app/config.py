@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     # Embedding calls in flight at once; requests arriving meanwhile wait and share the next call.
     embed_concurrency: int = Field(4, ge=1, le=64, validation_alias=AliasChoices("MEM0_EMBED_CONCURRENCY"))
     embed_batch_max: int = Field(64, ge=1, le=2048, validation_alias=AliasChoices("MEM0_EMBED_BATCH_MAX"))
+    embed_stall_s: float = Field(1.0, gt=0, validation_alias=AliasChoices("MEM0_EMBED_STALL_S"))
 
     # Inferred writes (infer: true): extraction and the durable job queue (issue 5).
     llm_fallback_model: str | None = Field(None, validation_alias=AliasChoices("MEM0_LLM_FALLBACK_MODEL"))

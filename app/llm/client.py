@@ -57,6 +57,7 @@ class OllamaClient:
         max_connections: int = 64,
         embed_concurrency: int = 4,
         embed_batch_max: int = 64,
+        embed_stall_s: float | None = None,
     ) -> None:
         self.base_url = base_url
         self.embed_timeout_s = embed_timeout_s
@@ -72,7 +73,9 @@ class OllamaClient:
             ),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         )
-        self.embed_batcher = EmbedBatcher(self._embed_call, max_in_flight=embed_concurrency, max_batch=embed_batch_max)
+        self.embed_batcher = EmbedBatcher(
+            self._embed_call, max_in_flight=embed_concurrency, max_batch=embed_batch_max, stall_s=embed_stall_s
+        )
 
     async def close(self) -> None:
         await self._client.close()  # type: ignore[no-untyped-call]
@@ -204,4 +207,5 @@ def build_ollama_client(settings: Settings) -> OllamaClient:
         max_connections=settings.ollama_max_connections,
         embed_concurrency=settings.embed_concurrency,
         embed_batch_max=settings.embed_batch_max,
+        embed_stall_s=settings.embed_stall_s,
     )
