@@ -91,6 +91,7 @@ class Settings(BaseSettings):
         "store_raw", validation_alias=AliasChoices("MEM0_INFER_EMPTY_POLICY")
     )
     queue_max: int = Field(1000, ge=1, validation_alias=AliasChoices("MEM0_QUEUE_MAX"))
+    queue_max_per_key: int = Field(250, ge=1, validation_alias=AliasChoices("MEM0_QUEUE_MAX_PER_KEY"))
     jobs_retention_s: float = Field(7 * 86_400.0, gt=0, validation_alias=AliasChoices("MEM0_JOBS_RETENTION_S"))
 
     # Startup behaviour.

@@ -8,8 +8,14 @@ RETURNING id, public_id
 -- name: notify_job
 SELECT pg_notify('mem0_jobs', %(id)s::text)
 
+-- Admissions take turns (across replicas, for the length of one short transaction), so two of them cannot both
+-- count the queue one short of full and both insert.
+-- name: lock_admission
+SELECT pg_advisory_xact_lock(hashtext('mem0_jobs_admission'))
+
+-- The waiting jobs, and those of one API key.
 -- name: count_pending
-SELECT count(*) FROM jobs WHERE status = 'PENDING'
+SELECT count(*), count(*) FILTER (WHERE request ->> 'key' = %(key)s) FROM jobs WHERE status = 'PENDING'
 
 -- name: claim_job
 -- procrastinate's atomic claim: pick one runnable row (pending and due, or running with an expired lease: its

@@ -73,10 +73,14 @@ class JobRepository:
         await conn.execute(self.q["notify_job"], {"id": row[0]})  # delivered at commit
         return UUID(str(row[1]))
 
-    async def count_pending(self, conn: AsyncConnection[Any]) -> int:
-        cur = await conn.execute(self.q["count_pending"])
-        row = await cur.fetchone()
-        return int(row[0]) if row else 0
+    async def lock_admission(self, conn: AsyncConnection[Any]) -> None:
+        """Inside the caller's transaction: admissions to the queue take turns until it commits."""
+        await conn.execute(self.q["lock_admission"])
+
+    async def count_pending(self, conn: AsyncConnection[Any], key_id: str) -> tuple[int, int]:
+        """Waiting jobs: all of them, and those `key_id` queued."""
+        row = await (await conn.execute(self.q["count_pending"], {"key": key_id})).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
 
     async def queue_stats(self, conn: AsyncConnection[Any]) -> tuple[int, float]:
         """Unfinished jobs and the age in seconds of the oldest of them."""

@@ -53,7 +53,7 @@ class WriteService:
                 return WriteResult.from_record(once.replay)
             if not request.infer:
                 return await self._store_now(request, once)
-            queued = await self._enqueue(request, once)
+            queued = await self._enqueue(request, access.key_id, once)
         if key is not None or self._answers_at_once(request):
             return queued
         assert queued.job_id is not None
@@ -103,17 +103,28 @@ class WriteService:
         self._record("persisted", len(result.results))
         return result
 
-    async def _enqueue(self, request: MemoryCreate, once: Once) -> WriteResult:
-        """The job (raw messages kept) and the completed key in one transaction; refused while the queue is full."""
+    async def _enqueue(self, request: MemoryCreate, key_id: str, once: Once) -> WriteResult:
+        """The job (raw messages kept) and the completed key in one transaction; refused while the queue, or the
+        caller's share of it, is full."""
         body = request.model_dump(mode="json", exclude_none=True, exclude={"idempotency_key"})
+        limit, per_key = self.settings.queue_max, self.settings.queue_max_per_key
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
-            pending = await self.job_repository.count_pending(conn)
-            if pending >= self.settings.queue_max:
+            await self.job_repository.lock_admission(conn)
+            pending, mine = await self.job_repository.count_pending(conn, key_id)
+            if pending >= limit:
                 raise QueueFull(
-                    f"{pending} inferred writes are waiting (MEM0_QUEUE_MAX={self.settings.queue_max}); retry later",
+                    f"{pending} inferred writes are waiting (MEM0_QUEUE_MAX={limit}); retry later",
                     headers={"Retry-After": "5"},
                 )
-            job_id = await self.job_repository.insert(conn, {"body": body}, self.settings.infer_max_attempts)
+            if mine >= per_key:
+                raise QueueFull(
+                    f"{mine} inferred writes of this API key are waiting (MEM0_QUEUE_MAX_PER_KEY={per_key}); "
+                    "retry later",
+                    headers={"Retry-After": "5"},
+                )
+            job_id = await self.job_repository.insert(
+                conn, {"body": body, "key": key_id}, self.settings.infer_max_attempts
+            )
             queued = WriteResult([], job_id, PENDING)
             await once.complete(conn, queued.record())
         return queued
