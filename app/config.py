@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     ollama_connect_timeout_s: float = Field(5.0, gt=0, validation_alias=AliasChoices("MEM0_OLLAMA_CONNECT_TIMEOUT_S"))
     embed_timeout_s: float = Field(30.0, gt=0, validation_alias=AliasChoices("MEM0_EMBED_TIMEOUT_S"))
     llm_timeout_s: float = Field(120.0, gt=0, validation_alias=AliasChoices("MEM0_LLM_TIMEOUT_S"))
+    llm_idle_timeout_s: float = Field(30.0, gt=0, validation_alias=AliasChoices("MEM0_LLM_IDLE_TIMEOUT_S"))
     pull_timeout_s: float = Field(3600.0, gt=0, validation_alias=AliasChoices("MEM0_OLLAMA_PULL_TIMEOUT_S"))
     ollama_max_connections: int = Field(16, ge=1, validation_alias=AliasChoices("MEM0_OLLAMA_MAX_CONNECTIONS"))
     # Embedding calls in flight at once; requests arriving meanwhile wait and share the next call.

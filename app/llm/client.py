@@ -53,6 +53,7 @@ class OllamaClient:
         embed_timeout_s: float,
         llm_timeout_s: float,
         pull_timeout_s: float,
+        llm_idle_timeout_s: float = 30.0,
         keep_alive: str,
         max_connections: int = 64,
         embed_concurrency: int = 4,
@@ -62,6 +63,7 @@ class OllamaClient:
         self.base_url = base_url
         self.embed_timeout_s = embed_timeout_s
         self.llm_timeout_s = llm_timeout_s
+        self.llm_idle_timeout_s = llm_idle_timeout_s
         self.pull_timeout_s = pull_timeout_s
         self.keep_alive = keep_alive
         # Called after every call; the app points it at its metrics and telemetry.
@@ -187,13 +189,28 @@ class OllamaClient:
         )
 
     async def chat(self, **request: Any) -> ollama.ChatResponse:
-        response = await self._call(
-            "chat",
-            self.llm_timeout_s,
-            lambda: self._client.chat(keep_alive=self.keep_alive, stream=False, **request),
-            str(request.get("model", "")),
-        )
-        return response
+        """One chat call, streamed: a call that sends nothing for `llm_idle_timeout_s` (no first token, or none
+        since the last) is cut then, not at the end of the whole call's `llm_timeout_s`."""
+
+        async def streamed() -> ollama.ChatResponse:
+            chunks = aiter(await self._client.chat(keep_alive=self.keep_alive, stream=True, **request))
+            parts: list[str] = []
+            last: ollama.ChatResponse | None = None
+            while True:
+                try:
+                    async with asyncio.timeout(self.llm_idle_timeout_s):
+                        last = await anext(chunks)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    raise UpstreamTimeout(f"Ollama chat sent nothing for {self.llm_idle_timeout_s:g}s") from None
+                parts.append(last.message.content or "")
+            if last is None:
+                raise UpstreamError("Ollama chat answered with an empty stream")
+            last.message.content = "".join(parts)
+            return last
+
+        return await self._call("chat", self.llm_timeout_s, streamed, str(request.get("model", "")))
 
 
 def build_ollama_client(settings: Settings) -> OllamaClient:
@@ -202,6 +219,7 @@ def build_ollama_client(settings: Settings) -> OllamaClient:
         connect_timeout_s=settings.ollama_connect_timeout_s,
         embed_timeout_s=settings.embed_timeout_s,
         llm_timeout_s=settings.llm_timeout_s,
+        llm_idle_timeout_s=settings.llm_idle_timeout_s,
         pull_timeout_s=settings.pull_timeout_s,
         keep_alive=settings.ollama_keep_alive,
         max_connections=settings.ollama_max_connections,

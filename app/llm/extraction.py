@@ -188,9 +188,18 @@ def parse_reply(content: str, model: str) -> Extraction:
     dropped: list[DroppedItem] = []
     facts = parse_facts(data["facts"], dropped)
     if not facts and any(item.item == "fact" and item.reason != "empty" for item in dropped):
-        reasons = ", ".join(sorted({item.reason for item in dropped if item.item == "fact"}))
-        raise InvalidModelOutput(f"none of the model's facts can be stored ({reasons})")
+        reasons = "; ".join(sorted({FACT_PROBLEMS[item.reason] for item in dropped if item.item == "fact"}))
+        raise InvalidModelOutput(f"none of the model's facts can be stored: {reasons}")
     return Extraction(facts, parse_entities(data, dropped), model, dropped)
+
+
+FACT_PROBLEMS = {
+    "not_text": "not text",
+    "empty": "blank",
+    "too_long": f"longer than {MAX_FACT_CHARS} characters",
+    "invalid_unicode": "invalid Unicode (a lone surrogate), which cannot be stored",
+    "too_many": f"past the first {MAX_FACTS}",
+}
 
 
 def parse_facts(facts: list[Any], dropped: list[DroppedItem]) -> list[str]:
