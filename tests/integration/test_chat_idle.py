@@ -23,7 +23,9 @@ def test_a_hung_chat_is_cut_at_the_idle_timeout_and_the_job_retried(fresh_db, st
     with InProcessServer(env) as app, app.client() as client:
         standin.set_fault("chat", kind="hang", seconds=60)
         user = f"u-{uuid.uuid4().hex[:8]}"
-        job_id = client.post("/memories", json=infer_write(user, "I row on Tuesdays.", async_mode=True)).json()["job_id"]
+        job_id = client.post("/memories", json=infer_write(user, "I row on Tuesdays.", async_mode=True)).json()[
+            "job_id"
+        ]
         deadline = time.monotonic() + 15
         job = client.get(f"/jobs/{job_id}").json()
         while job["error_code"] is None and time.monotonic() < deadline:
