@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from app.auth.access import Access
-from app.errors import AppError, InvalidInput
+from app.errors import AppError, InvalidInput, NotFound
 from app.hosted.schemas import (
     APP_ID_REFUSAL,
     BatchDelete,
@@ -187,6 +187,10 @@ class HostedService:
         return await self.scopes.list_page(access, page, page_size)
 
     async def delete_scope(self, scope_type: str, name: str, access: Access) -> int:
+        """mem0's answer says the user, agent or run was deleted: so one that had no memories is a 404."""
         if scope_type == "app":
             raise InvalidInput(APP_ID_REFUSAL)
-        return await self.scopes.delete(scope_type, name, access)
+        deleted = await self.scopes.delete(scope_type, name, access)
+        if not deleted:
+            raise NotFound(f"no memories of {scope_type} {name[:64]!r} to delete")
+        return deleted

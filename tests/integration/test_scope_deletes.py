@@ -51,3 +51,9 @@ def test_a_scope_that_overlaps_the_key_deletes_only_the_keys_memories(app_api, p
     assert response.status_code == 200 and response.json()["message"].endswith("(1)")
     assert app_api.get("/memories", params={"user_id": alice}).json()["results"] == []
     assert len(app_api.get("/memories", params={"user_id": bob}).json()["results"]) == 1
+
+
+def test_the_hosted_delete_of_a_user_without_memories_is_a_404_not_a_success(app_api, people):
+    response = app_api.delete(f"/v2/entities/user/nobody-{uuid.uuid4().hex[:8]}/")
+    assert response.status_code == 404, response.text
+    assert "no memories of user" in response.json()["message"]
