@@ -103,12 +103,17 @@ def standin_session() -> Iterator[OllamaStandin]:
 
 @pytest.fixture
 def standin(standin_session: OllamaStandin) -> Iterator[OllamaStandin]:
-    """The session's stand-in, with faults, latencies and counters reset around each test."""
-    standin_session.control(embed_latency_ms=0, chat_latency_ms=0, dims=DIMS, chat_reply=None)
-    standin_session.clear_faults()
+    """The session's stand-in, with faults, latencies, dimensions and counters reset around each test (after it
+    too, so a module's app or server started before its first test meets the defaults)."""
+    _reset(standin_session)
     standin_session.reset_stats()
     yield standin_session
-    standin_session.clear_faults()
+    _reset(standin_session)
+
+
+def _reset(standin: OllamaStandin) -> None:
+    standin.control(embed_latency_ms=0, chat_latency_ms=0, dims=DIMS, chat_reply=None)
+    standin.clear_faults()
 
 
 def server_env(database_url: str, standin: OllamaStandin, **extra: str) -> dict[str, str]:
