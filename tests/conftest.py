@@ -22,6 +22,9 @@ from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess
 from tests.support.standin_process import OllamaStandin
 
 DIMS = 768
+# The session's Postgres is deleted when the run ends and never outlives a crash of the machine, so it need not
+# flush to disk; the tests kill server processes, never Postgres.
+TEST_POSTGRES_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 # Started once per session and shared by every tier, so they do not make a test slow.
 SHARED_FIXTURES = frozenset({"pg_admin", "standin_session"})
 
@@ -79,7 +82,7 @@ def nothing_outlives_the_tests(tmp_path_factory: pytest.TempPathFactory) -> Iter
 @pytest.fixture(scope="session")
 def pg_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("xdg")))
-    with running_postgres(tmp_path_factory.mktemp("postgres")) as uri:
+    with running_postgres(tmp_path_factory.mktemp("postgres"), TEST_POSTGRES_SETTINGS) as uri:
         yield uri
 
 
