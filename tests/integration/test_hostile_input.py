@@ -12,6 +12,9 @@ import pytest
 from tests.support.logs import LogLines, captured_logs
 from tests.support.postgres import count_rows
 
+# In-process, but the corpus (10 MB bodies, 100,000-level nesting) takes tens of seconds: `make test` runs it.
+pytestmark = pytest.mark.slow
+
 TABLES = ("memories", "memory_history", "jobs", "idempotency_keys")
 TEN_MB = 10 * 1000 * 1000
 JSON = {"content-type": "application/json"}

@@ -255,6 +255,7 @@ def test_a_key_held_by_a_killed_server_is_retaken_after_the_lease(pair, module_d
     assert _post(pair[1], _body(user), key).content == retried.content
 
 
+@pytest.mark.slow  # in-process, but it waits out the keys' TTL
 def test_expired_keys_are_purged_and_the_key_can_be_used_again(module_db, standin):
     user, key = _new("purge"), _new("key")
     env = server_env(

@@ -14,6 +14,9 @@ from tests.support.jobs import infer_write, wait_job
 from tests.support.ollama_standin import DEFAULT_MODELS
 from tests.support.postgres import count_rows
 
+# In-process, but waiting on jobs (slow chats, retries, backoffs) takes seconds a test: `make test` runs these.
+pytestmark = pytest.mark.slow
+
 EMBEDDER = "nomic-embed-text:latest"
 
 

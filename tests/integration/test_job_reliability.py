@@ -11,10 +11,14 @@ import time
 import uuid
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.jobs import infer_write, wait_job
 from tests.support.postgres import count_rows
+
+# In-process, but waiting on jobs, leases and retention takes seconds a test: `make test` runs these.
+pytestmark = pytest.mark.slow
 
 # A JSON reply whose fact holds half a surrogate pair: valid JSON, but not text Postgres or md5 can take.
 POISON_REPLY = '{"facts": ["half an emoji \\ud83d here"]}'

@@ -10,6 +10,9 @@ import pytest
 from tests.conftest import server_env
 from tests.support.inprocess import InProcessServer
 
+# In-process, but each case waits past MAX_AGE_S or for a hung embed: `make test` runs these.
+pytestmark = pytest.mark.slow
+
 MAX_AGE_S = 0.5  # how long /ready trusts the latest embed outcome before it probes
 
 

@@ -139,6 +139,7 @@ def test_a_row_stored_with_too_deep_metadata_stays_readable_and_deletable(app_ap
     assert count_rows(module_db, "memories", "id = %s", (memory_id,)) == 0
 
 
+@pytest.mark.slow  # in-process, but it waits out the pool's timeouts
 def test_a_database_outage_is_a_503_that_says_the_database_is_unavailable(pg_admin, fresh_db, standin):
     env = server_env(fresh_db, standin, MEM0_DB_TIMEOUT_S="2", MEM0_DB_POOL_MIN="1")
     with InProcessServer(env) as app, app.client() as client, psycopg.connect(pg_admin, autocommit=True) as admin:

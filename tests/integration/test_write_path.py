@@ -103,6 +103,7 @@ def test_an_embedder_failure_is_a_5xx_json_error_and_stores_nothing(app_api, mod
     assert (count_rows(module_db, "memories"), count_rows(module_db, "memory_history")) == before
 
 
+@pytest.mark.slow  # in-process, but it waits out the 3 s embed timeout
 def test_an_embedder_that_hangs_fails_within_the_timeout_plus_a_second(app_api, module_db, standin):
     standin.set_fault("embed", kind="hang", seconds=60)
     before = count_rows(module_db, "memories")
