@@ -156,6 +156,7 @@ def test_a_number_the_embedding_ranks_low_comes_first_on_its_keyword_score(app_a
     assert all(r["score_details"]["bm25_score"] == 0 for r in found[1:])
 
 
+@pytest.mark.slow  # no process, but lemmatizing 12,345 rows takes ~10 s: `make test` runs it
 async def test_the_migration_fills_text_lemmatized_of_rows_stored_before_it(fresh_db, tmp_path):
     older = tmp_path / "before-0010"
     source = resources.files("app.migrations")
