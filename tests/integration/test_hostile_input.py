@@ -101,15 +101,15 @@ SEARCHES: dict[str, bytes | dict[str, Any]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def app_log(app_server) -> Iterator[LogLines]:
-    """The app's log lines, from before the first request of this module to its end."""
+@pytest.fixture(scope="module", autouse=True)
+def app_log() -> Iterator[LogLines]:
+    """The app's log lines, as a server process writes them, from before it starts to the end of this module."""
     with captured_logs() as lines:
         yield lines
 
 
 @pytest.fixture(scope="module")
-def victim(app_server, app_log) -> str:
+def victim(app_server) -> str:
     """Another user's memory: hostile requests must neither change nor reveal it."""
     with app_server.client() as client:
         response = client.post("/memories", json=body(user_id="victim", messages=[{"role": "user", "content": "s3"}]))

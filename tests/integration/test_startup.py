@@ -1,4 +1,5 @@
-"""The real server process refuses to start, with one line naming the cause, on every misconfiguration."""
+"""The real server process refuses to start, with one line naming the cause, on every misconfiguration. What a
+started app answers (/ready without Ollama, /reset refused) is asked of the in-process app."""
 
 from __future__ import annotations
 
