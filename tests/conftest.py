@@ -22,6 +22,9 @@ from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess
 from tests.support.standin_process import OllamaStandin
 
 DIMS = 768
+# The session's Postgres is deleted when the run ends and never outlives a crash of the machine, so it need not
+# flush to disk; the tests kill server processes, never Postgres.
+TEST_POSTGRES_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 # Started once per session and shared by every tier, so they do not make a test slow.
 SHARED_FIXTURES = frozenset({"pg_admin", "standin_session"})
 
@@ -79,7 +82,7 @@ def nothing_outlives_the_tests(tmp_path_factory: pytest.TempPathFactory) -> Iter
 @pytest.fixture(scope="session")
 def pg_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("xdg")))
-    with running_postgres(tmp_path_factory.mktemp("postgres")) as uri:
+    with running_postgres(tmp_path_factory.mktemp("postgres"), TEST_POSTGRES_SETTINGS) as uri:
         yield uri
 
 
@@ -103,12 +106,17 @@ def standin_session() -> Iterator[OllamaStandin]:
 
 @pytest.fixture
 def standin(standin_session: OllamaStandin) -> Iterator[OllamaStandin]:
-    """The session's stand-in, with faults, latencies and counters reset around each test."""
-    standin_session.control(embed_latency_ms=0, chat_latency_ms=0, dims=DIMS, chat_reply=None)
-    standin_session.clear_faults()
+    """The session's stand-in, with faults, latencies, dimensions and counters reset around each test (after it
+    too, so a module's app or server started before its first test meets the defaults)."""
+    _reset(standin_session)
     standin_session.reset_stats()
     yield standin_session
-    standin_session.clear_faults()
+    _reset(standin_session)
+
+
+def _reset(standin: OllamaStandin) -> None:
+    standin.control(embed_latency_ms=0, chat_latency_ms=0, dims=DIMS, chat_reply=None)
+    standin.clear_faults()
 
 
 def server_env(database_url: str, standin: OllamaStandin, **extra: str) -> dict[str, str]:

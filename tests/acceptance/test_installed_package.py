@@ -37,11 +37,23 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copy(REPO_ROOT / "pyproject.toml", source)
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "dist"), str(source)], cwd=root)
     wheel = next((root / "dist").glob("mem0_fixed-*.whl"))
-    _run([sys.executable, "-m", "venv", str(root / "venv")], cwd=root)
+    # No pip of its own (ensurepip takes seconds): this interpreter's pip installs into it through `--python`.
+    _run([sys.executable, "-m", "venv", "--without-pip", str(root / "venv")], cwd=root)
     bin_dir = root / "venv" / "bin"
     # The lock only pins versions: what gets installed is what the wheel declares, so a missing dependency fails.
     _run(
-        [str(bin_dir / "python"), "-m", "pip", "install", "-q", "-c", str(REPO_ROOT / "requirements.lock"), str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(bin_dir / "python"),
+            "install",
+            "-q",
+            "-c",
+            str(REPO_ROOT / "requirements.lock"),
+            str(wheel),
+        ],
         cwd=root,
     )
     return bin_dir

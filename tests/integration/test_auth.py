@@ -14,7 +14,9 @@ from fastapi.routing import APIRoute
 from app.config import Settings
 from app.main import create_app
 from tests.conftest import server_env
+from tests.support.inprocess import InProcessServer
 from tests.support.keys import keys_cli, mint_key
+from tests.support.logs import captured_logs
 from tests.support.postgres import count_rows
 from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess
 
@@ -24,10 +26,13 @@ DOCUMENTATION_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redo
 
 
 @pytest.fixture(scope="module")
-def auth_server(module_db, standin_session) -> Iterator[ServerProcess]:
-    with ServerProcess(server_env(module_db, standin_session, MEM0_ALLOW_RESET="true")) as process:
-        yield process
-    assert TEST_ADMIN_KEY not in process.output()
+def auth_server(module_db, standin_session) -> Iterator[InProcessServer]:
+    """The in-process app; what it logs (as a server process would write it) never holds the admin key."""
+    app_server = InProcessServer(server_env(module_db, standin_session, MEM0_ALLOW_RESET="true"))
+    with captured_logs(app_server.settings.log_level) as log, app_server:
+        yield app_server
+    assert log.lines, "nothing was logged: the check below would prove nothing"
+    assert TEST_ADMIN_KEY not in log.text()
 
 
 def _add(client, user: str, text: str) -> str:
@@ -169,7 +174,7 @@ def test_keys_are_stored_as_salted_hashes_and_never_shown(auth_server, module_db
 
 
 def test_the_rate_limit_answers_429_with_retry_after(fresh_db, standin):
-    with ServerProcess(server_env(fresh_db, standin, MEM0_RATE_LIMIT="5/minute")) as server, server.client() as client:
+    with InProcessServer(server_env(fresh_db, standin, MEM0_RATE_LIMIT="5/minute")) as app, app.client() as client:
         statuses = [client.get("/memories", params={"user_id": "r"}).status_code for _ in range(7)]
         refused = client.get("/memories", params={"user_id": "r"})
     assert statuses[:5] == [200] * 5 and statuses[5:] == [429, 429]

@@ -33,10 +33,10 @@ BAD_WRITES = {
 
 
 @pytest.mark.parametrize("body", BAD_WRITES.values(), ids=BAD_WRITES.keys())
-def test_bad_writes_are_4xx_and_store_nothing(api, module_db, standin, body):
+def test_bad_writes_are_4xx_and_store_nothing(app_api, module_db, standin, body):
     before = (count_rows(module_db, "memories"), count_rows(module_db, "memory_history"))
 
-    response = api.post("/memories", json=body)
+    response = app_api.post("/memories", json=body)
 
     assert 400 <= response.status_code < 500, response.text
     error = response.json()
@@ -45,10 +45,10 @@ def test_bad_writes_are_4xx_and_store_nothing(api, module_db, standin, body):
     assert standin.stats()["counts"].get("embed", 0) == 0
 
 
-def test_a_body_that_is_not_json_is_a_400(api, module_db):
+def test_a_body_that_is_not_json_is_a_400(app_api, module_db):
     before = count_rows(module_db, "memories")
 
-    response = api.post("/memories", content=b"{not json", headers={"content-type": "application/json"})
+    response = app_api.post("/memories", content=b"{not json", headers={"content-type": "application/json"})
 
     assert response.status_code == 400
     assert "JSON" in response.json()["message"]
@@ -69,8 +69,8 @@ BAD_SEARCHES = {
 
 
 @pytest.mark.parametrize("body", BAD_SEARCHES.values(), ids=BAD_SEARCHES.keys())
-def test_bad_searches_are_4xx(api, body):
-    response = api.post("/search", json=body)
+def test_bad_searches_are_4xx(app_api, body):
+    response = app_api.post("/search", json=body)
 
     assert 400 <= response.status_code < 500, response.text
     assert response.json()["message"]
@@ -88,29 +88,29 @@ def test_bad_searches_are_4xx(api, body):
         ("GET", "/memories?user_id=u&limit=0", None),
     ],
 )
-def test_bad_ids_and_missing_scopes_are_4xx(api, module_db, method, path, body):
+def test_bad_ids_and_missing_scopes_are_4xx(app_api, module_db, method, path, body):
     before = count_rows(module_db, "memories")
 
-    response = api.request(method, path, json=body)
+    response = app_api.request(method, path, json=body)
 
     assert 400 <= response.status_code < 500, response.text
     assert count_rows(module_db, "memories") == before
 
 
-def test_unknown_memory_is_404(api):
-    response = api.get("/memories/00000000-0000-4000-8000-000000000000")
+def test_unknown_memory_is_404(app_api):
+    response = app_api.get("/memories/00000000-0000-4000-8000-000000000000")
 
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
 
 
 @pytest.mark.parametrize("body", [{}, {"text": ""}, {"metadata": "x"}, {"text": "a\u0000"}, {"text": 5}])
-def test_bad_updates_are_4xx(api, body):
-    [created] = api.post("/memories", json={"messages": [OK_MESSAGE], "user_id": "upd", "infer": False}).json()[
+def test_bad_updates_are_4xx(app_api, body):
+    [created] = app_api.post("/memories", json={"messages": [OK_MESSAGE], "user_id": "upd", "infer": False}).json()[
         "results"
     ]
 
-    response = api.put(f"/memories/{created['id']}", json=body)
+    response = app_api.put(f"/memories/{created['id']}", json=body)
 
     assert 400 <= response.status_code < 500, response.text
-    assert api.get(f"/memories/{created['id']}").json()["memory"] == "hello"
+    assert app_api.get(f"/memories/{created['id']}").json()["memory"] == "hello"

@@ -1,12 +1,14 @@
-"""Schemathesis against the server's own OpenAPI document (`/openapi.json` of a real server process), bounded so it
-stays fast: for every operation, requests that fit the document and requests that do not, and not one 5xx; every
+"""Schemathesis against the server's own OpenAPI document (`/openapi.json` as the in-process app serves it, and its
+requests sent to that app), bounded so it stays fast: for every operation, requests that fit the document and requests that do not, and not one 5xx; every
 answer has a documented status, content type and schema. The long run is `python -m scripts.fuzz`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
@@ -19,6 +21,7 @@ from schemathesis.specs.openapi.checks import (
 
 from app.config import Settings
 from app.main import create_app
+from tests.support.inprocess import BASE_URL
 from tests.support.server_process import TEST_ADMIN_KEY
 
 EXAMPLES_PER_OPERATION = 25
@@ -46,13 +49,21 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def served_document(server):
-    return schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+def served_document(app_server):
+    with app_server.client() as client:
+        return schemathesis.openapi.from_dict(client.get("/openapi.json").raise_for_status().json())
+
+
+@pytest.fixture(scope="module")
+def session(app_server) -> Iterator[requests.Session]:
+    """Sends schemathesis' requests to the in-process app; only the headers each case gives (no key by default)."""
+    with app_server.requests_session() as session:
+        yield session
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("method", "path", "mode"), CASES)
-def test_every_operation_answers_without_5xx_and_as_documented(served_document, method, path, mode):
+def test_every_operation_answers_without_5xx_and_as_documented(served_document, session, method, path, mode):
     operation = served_document[path][method]
 
     @settings(
@@ -64,7 +75,7 @@ def test_every_operation_answers_without_5xx_and_as_documented(served_document, 
     )
     @given(case=operation.as_strategy(generation_mode=mode))
     def answers_as_documented(case):
-        case.call_and_validate(headers=SIGNED_IN, checks=CHECKS)
+        case.call_and_validate(base_url=BASE_URL, session=session, headers=SIGNED_IN, checks=CHECKS)
 
     answers_as_documented()
 
@@ -79,7 +90,7 @@ UNSIGNED_CASES = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("method", "path"), UNSIGNED_CASES)
-def test_without_a_key_no_operation_answers_2xx(served_document, method, path):
+def test_without_a_key_no_operation_answers_2xx(served_document, session, method, path):
     """401, or an earlier 4xx from the request bounds (app/limits.py runs before anything reads a key)."""
     operation = served_document[path][method]
 
@@ -92,7 +103,7 @@ def test_without_a_key_no_operation_answers_2xx(served_document, method, path):
     )
     @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE))
     def refused(case):
-        response = case.call()
+        response = case.call(base_url=BASE_URL, session=session)
         assert 400 <= response.status_code < 500, (case.method, case.formatted_path, response.text)
         statuses.append(response.status_code)
 

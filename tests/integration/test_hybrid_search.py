@@ -1,4 +1,4 @@
-"""Hybrid search (semantic + keyword, mem0 2.2.1's formula) through a real server, with upstream mem0 as the oracle:
+"""Hybrid search (semantic + keyword, mem0 2.2.1's formula) through the in-process app, with upstream mem0 as the oracle:
 mem0.Memory reads the same table through its own pgvector store and embeds with the same Ollama stand-in (no spaCy,
 as here), and both must rank and score alike."""
 
@@ -74,17 +74,17 @@ def _queries(rng: random.Random, corpus: dict[str, list[str]]) -> list[tuple[str
     return queries
 
 
-def _write(api, user: str, texts: list[str]) -> list[str]:
+def _write(app_api, user: str, texts: list[str]) -> list[str]:
     body = {"messages": [{"role": "user", "content": t} for t in texts], "user_id": user, "infer": False}
-    response = api.post("/memories", json=body)
+    response = app_api.post("/memories", json=body)
     assert response.status_code == 200, response.text
     return [r["id"] for r in response.json()["results"]]
 
 
-def _compare_with_mem0(api, mem0_memory, user: str, query: str) -> tuple[list[dict], list[tuple]]:
+def _compare_with_mem0(app_api, mem0_memory, user: str, query: str) -> tuple[list[dict], list[tuple]]:
     """Our top 10 for the query, and the difference from mem0's (none when both list the same ids in the same
     order, and then every score and score detail must agree within 1e-6)."""
-    response = api.post("/search", json={"query": query, "user_id": user, "top_k": 10, "explain": True})
+    response = app_api.post("/search", json={"query": query, "user_id": user, "top_k": 10, "explain": True})
     assert response.status_code == 200, response.text
     ours = response.json()["results"]
     theirs = mem0_memory.search(query, filters={"user_id": user}, top_k=10, explain=True)["results"]
@@ -97,32 +97,32 @@ def _compare_with_mem0(api, mem0_memory, user: str, query: str) -> tuple[list[di
     return ours, []
 
 
-def test_rows_carry_text_lemmatized_as_mem0_writes_it(api, module_db):
+def test_rows_carry_text_lemmatized_as_mem0_writes_it(app_api, module_db):
     user = f"lem-{uuid.uuid4().hex}"
-    [memory_id] = _write(api, user, ["The MEETINGS were attended, twice!"])
-    api.put(f"/memories/{memory_id}", json={"text": "Alice moved to Lisbon"}).raise_for_status()
+    [memory_id] = _write(app_api, user, ["The MEETINGS were attended, twice!"])
+    app_api.put(f"/memories/{memory_id}", json={"text": "Alice moved to Lisbon"}).raise_for_status()
     with psycopg.connect(module_db) as conn:
         [(payload,)] = conn.execute("SELECT payload FROM memories WHERE id = %s", (uuid.UUID(memory_id),)).fetchall()
         indexes = {row[0] for row in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'memories'")}
 
     assert payload["text_lemmatized"] == "Alice moved to Lisbon" == payload["data"]
     assert "memories_text_lemmatized_idx" in indexes
-    listed = api.get("/memories", params={"user_id": user}).json()["results"]
+    listed = app_api.get("/memories", params={"user_id": user}).json()["results"]
     assert listed[0]["metadata"] is None  # a stored key, not user metadata
 
 
-def test_rankings_and_scores_match_upstream_mem0(api, mem0_memory):
+def test_rankings_and_scores_match_upstream_mem0(app_api, mem0_memory):
     rng = random.Random(16)
     corpus = _corpus(rng)
     for user, texts in corpus.items():
-        _write(api, user, texts)
+        _write(app_api, user, texts)
     queries = _queries(rng, corpus)
     assert len(queries) == USERS * 10
 
     differences = []
     keyword_queries = 0
     for user, query in queries:
-        ours, difference = _compare_with_mem0(api, mem0_memory, user, query)
+        ours, difference = _compare_with_mem0(app_api, mem0_memory, user, query)
         keyword_queries += any(r["score_details"]["bm25_score"] > 0 for r in ours)
         differences += difference
 
@@ -131,17 +131,17 @@ def test_rankings_and_scores_match_upstream_mem0(api, mem0_memory):
     assert len(differences) <= len(queries) * 0.05, differences
 
 
-def test_a_number_the_embedding_ranks_low_comes_first_on_its_keyword_score(api):
+def test_a_number_the_embedding_ranks_low_comes_first_on_its_keyword_score(app_api):
     user = f"rare-{uuid.uuid4().hex}"
     # Shorter memories share the query's common words and sit a little closer to it than the one holding the
     # number (the stand-in embeds a bag of words, so more words dilute a text's vector): the embedding ranks the
     # number's memory fifth; its keyword hit must lift it to the top.
     target = "Dagny wrote down my passport number 48213977"
     near = ["lost passport number", "expired passport number", "my passport number", "renewed passport number"]
-    _write(api, user, [*near, target, "I like tea"])
+    _write(app_api, user, [*near, target, "I like tea"])
     query = "passport number 48213977"
 
-    found = api.post("/search", json={"query": query, "user_id": user, "explain": True}).json()["results"]
+    found = app_api.post("/search", json={"query": query, "user_id": user, "explain": True}).json()["results"]
 
     by_semantic = sorted(found, key=lambda r: r["score_details"]["semantic_score"], reverse=True)
     assert [r["memory"] for r in by_semantic].index(target) == 4, by_semantic
@@ -156,6 +156,7 @@ def test_a_number_the_embedding_ranks_low_comes_first_on_its_keyword_score(api):
     assert all(r["score_details"]["bm25_score"] == 0 for r in found[1:])
 
 
+@pytest.mark.slow  # no process, but lemmatizing 12,345 rows takes ~10 s: `make test` runs it
 async def test_the_migration_fills_text_lemmatized_of_rows_stored_before_it(fresh_db, tmp_path):
     older = tmp_path / "before-0010"
     source = resources.files("app.migrations")
@@ -193,7 +194,7 @@ async def test_the_migration_fills_text_lemmatized_of_rows_stored_before_it(fres
     assert found == (1,)
 
 
-def test_entity_boosted_rankings_match_upstream_mem0_given_the_same_query_entities(api, mem0_memory, monkeypatch):
+def test_entity_boosted_rankings_match_upstream_mem0_given_the_same_query_entities(app_api, mem0_memory, monkeypatch):
     """Inferred writes link entities (the stand-in names each capitalised run of words); mem0 finds a query's
     entities with spaCy, which is not installed, so its NER is given what this server detects: the scope's entities
     the query names. From there mem0 does its own part (embeds them, searches its entity collection, boosts,
@@ -202,10 +203,10 @@ def test_entity_boosted_rankings_match_upstream_mem0_given_the_same_query_entiti
     corpus = {f"entity-{user}": texts for user, texts in list(_corpus(rng).items())[:3]}
     for user, texts in corpus.items():
         body = {"messages": [{"role": "user", "content": t} for t in texts], "user_id": user, "infer": True}
-        response = api.post("/memories", json=body)
+        response = app_api.post("/memories", json=body)
         assert response.status_code == 200 and len(response.json()["results"]) == PER_USER, response.text
     names = {
-        user: [e["name"] for e in api.get("/named-entities", params={"user_id": user}).json()["results"]]
+        user: [e["name"] for e in app_api.get("/named-entities", params={"user_id": user}).json()["results"]]
         for user in corpus
     }
     assert all(len(found) >= 10 for found in names.values()), names
@@ -218,7 +219,7 @@ def test_entity_boosted_rankings_match_upstream_mem0_given_the_same_query_entiti
     differences, boosted = [], 0
     for user, query in queries:
         monkeypatch.setattr("mem0.memory.main.extract_entities", lambda text, user=user: named_in(text, user))
-        ours, difference = _compare_with_mem0(api, mem0_memory, user, query)
+        ours, difference = _compare_with_mem0(app_api, mem0_memory, user, query)
         boosted += any(r["score_details"]["entity_boost"] > 0 for r in ours)
         differences += difference
 

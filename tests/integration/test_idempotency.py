@@ -20,6 +20,7 @@ from app.idempotency.repository import Claim, IdempotencyRepository
 from app.idempotency.schemas import KeyedRequest, StoredResult
 from app.idempotency.service import IdempotencyService
 from tests.conftest import server_env
+from tests.support.inprocess import InProcessServer
 from tests.support.postgres import count_rows
 from tests.support.server_process import ServerProcess
 
@@ -62,7 +63,7 @@ def pair(module_db, standin_session) -> Iterator[tuple[ServerProcess, ServerProc
         second.stop()
 
 
-def _post(server: ServerProcess, body: dict[str, object], key: str | None = None) -> httpx.Response:
+def _post(server: ServerProcess | InProcessServer, body: dict[str, object], key: str | None = None) -> httpx.Response:
     headers = {"Idempotency-Key": key} if key is not None else {}
     with server.client() as client:
         return client.post("/memories", json=body, headers=headers)
@@ -254,6 +255,7 @@ def test_a_key_held_by_a_killed_server_is_retaken_after_the_lease(pair, module_d
     assert _post(pair[1], _body(user), key).content == retried.content
 
 
+@pytest.mark.slow  # in-process, but it waits out the keys' TTL
 def test_expired_keys_are_purged_and_the_key_can_be_used_again(module_db, standin):
     user, key = _new("purge"), _new("key")
     env = server_env(
@@ -263,16 +265,16 @@ def test_expired_keys_are_purged_and_the_key_can_be_used_again(module_db, standi
         MEM0_IDEMPOTENCY_LEASE_S="1",
         MEM0_IDEMPOTENCY_PURGE_INTERVAL_S="0.5",
     )
-    with ServerProcess(env) as server:
-        assert _post(server, _body(user), key).status_code == 200
+    with InProcessServer(env) as app_server:
+        assert _post(app_server, _body(user), key).status_code == 200
         assert _keys(module_db, key) == 1
 
         deadline = time.monotonic() + 15
-        while _keys(module_db, key):  # the server's background task deletes it after the TTL
+        while _keys(module_db, key):  # the app's background task deletes it after the TTL
             assert time.monotonic() < deadline, "the expired key was never purged"
             time.sleep(0.25)
 
-        reused = _post(server, _body(user, n=2), key)  # a different body: no 422, the key is free again
+        reused = _post(app_server, _body(user, n=2), key)  # a different body: no 422, the key is free again
 
     assert reused.status_code == 200, reused.text
     assert REPLAYED not in reused.headers

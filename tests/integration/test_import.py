@@ -21,8 +21,9 @@ from psycopg.types.json import Jsonb
 
 from tests.conftest import DIMS, repo_root, server_env
 from tests.support.cli import run_cli
+from tests.support.inprocess import InProcessServer
 from tests.support.postgres import count_rows, create_database
-from tests.support.server_process import ServerProcess, clean_environment
+from tests.support.server_process import clean_environment
 
 MEMORIES = 147
 UPSTREAM_DIMS = 1536
@@ -212,7 +213,7 @@ def test_import_survives_a_kill_and_a_failing_embedder_then_imports_nothing_more
     invariants = run_cli(server_env(fresh_db, standin), "invariants")
     assert invariants.returncode == 0, invariants.stdout + invariants.stderr
 
-    with ServerProcess(server_env(fresh_db, standin)) as server, server.client() as client:
+    with InProcessServer(server_env(fresh_db, standin)) as app, app.client() as client:
         found = client.post("/search", json={"query": "parrot called Pistachio", "user_id": "bob"})
         assert found.status_code == 200, found.text
         assert found.json()["results"][0]["id"] == ids[PARROT]

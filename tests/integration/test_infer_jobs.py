@@ -1,4 +1,7 @@
-"""infer: true writes go through the durable job queue: accepted fast, always persisted or visibly failed."""
+"""infer: true writes go through the durable job queue: accepted fast, always persisted or visibly failed.
+
+The in-process app (`infer_app`) answers the request/response cases; a kill -9 and a stop signal need a server
+process (`infer_server`). Both factories are in tests/integration/conftest.py."""
 
 from __future__ import annotations
 
@@ -7,40 +10,19 @@ import uuid
 
 import pytest
 
-from tests.conftest import server_env
 from tests.support.jobs import infer_write, wait_job
 from tests.support.ollama_standin import DEFAULT_MODELS
 from tests.support.postgres import count_rows
-from tests.support.server_process import ServerProcess
+
+# In-process, but waiting on jobs (slow chats, retries, backoffs) takes seconds a test: `make test` runs these.
+pytestmark = pytest.mark.slow
 
 EMBEDDER = "nomic-embed-text:latest"
-FAST_RETRIES = {"MEM0_INFER_BACKOFF_S": "0.2", "MEM0_INFER_WAIT_S": "20"}
 
 
-@pytest.fixture
-def infer_server(fresh_db, standin):
-    def start(**env: str) -> ServerProcess:
-        return (
-            ServerProcess(server_env(fresh_db, standin, **{"MEM0_INFER_WORKERS": "2", **FAST_RETRIES, **env}))
-            .start()
-            .wait_ready()
-        )
-
-    started: list[ServerProcess] = []
-
-    def factory(**env: str) -> ServerProcess:
-        process = start(**env)
-        started.append(process)
-        return process
-
-    yield factory
-    for process in started:
-        process.stop()
-
-
-def test_twenty_async_writes_are_accepted_and_every_fact_is_stored(infer_server, standin, fresh_db):
+def test_twenty_async_writes_are_accepted_and_every_fact_is_stored(infer_app, standin, fresh_db):
     standin.control(chat_latency_ms=1000)
-    server = infer_server()
+    server = infer_app()
     user = f"u-{uuid.uuid4().hex}"
     with server.client() as client:
         accepted = [
@@ -57,8 +39,8 @@ def test_twenty_async_writes_are_accepted_and_every_fact_is_stored(infer_server,
     assert all(job["extraction"] == "llm" for job in jobs)
 
 
-def test_sync_write_answers_mem0_shaped_results(infer_server, standin):
-    server = infer_server()
+def test_sync_write_answers_mem0_shaped_results(infer_app, standin):
+    server = infer_app()
     with server.client() as client:
         response = client.post("/memories", json=infer_write("u-sync", "I live in Lyon and I work as a baker."))
     assert response.status_code == 200, response.text
@@ -67,9 +49,9 @@ def test_sync_write_answers_mem0_shaped_results(infer_server, standin):
     assert all(set(r) >= {"id", "memory", "event"} and r["event"] == "ADD" for r in body["results"])
 
 
-def test_a_chat_failing_every_second_call_still_gets_every_job_done(infer_server, standin):
+def test_a_chat_failing_every_second_call_still_gets_every_job_done(infer_app, standin):
     standin.set_fault("chat", kind="status", status=500, every=2)
-    server = infer_server()
+    server = infer_app()
     with server.client() as client:
         ids = [
             client.post("/memories", json=infer_write("u-flaky", f"I own {i} bikes.", async_mode=True))
@@ -79,8 +61,8 @@ def test_a_chat_failing_every_second_call_still_gets_every_job_done(infer_server
     assert all(job["status"] == "SUCCEEDED" for job in jobs), jobs
 
 
-def test_ollama_down_fails_the_job_visibly_and_keeps_the_raw_messages(infer_server, standin, fresh_db):
-    server = infer_server(MEM0_INFER_MAX_ATTEMPTS="2", MEM0_INFER_RETRY_WINDOW_S="1")
+def test_ollama_down_fails_the_job_visibly_and_keeps_the_raw_messages(infer_app, standin, fresh_db):
+    server = infer_app(MEM0_INFER_MAX_ATTEMPTS="2", MEM0_INFER_RETRY_WINDOW_S="1")
     standin.set_fault("chat", kind="status", status=503, every=1)
     with server.client() as client:
         response = client.post("/memories", json=infer_write("u-down", "I was born in Oslo."))
@@ -93,8 +75,8 @@ def test_ollama_down_fails_the_job_visibly_and_keeps_the_raw_messages(infer_serv
     assert count_rows(fresh_db, "memories") == 0
 
 
-def test_a_failed_job_can_be_retried_once_ollama_is_back(infer_server, standin, fresh_db):
-    server = infer_server(MEM0_INFER_MAX_ATTEMPTS="1", MEM0_INFER_RETRY_WINDOW_S="0")
+def test_a_failed_job_can_be_retried_once_ollama_is_back(infer_app, standin, fresh_db):
+    server = infer_app(MEM0_INFER_MAX_ATTEMPTS="1", MEM0_INFER_RETRY_WINDOW_S="0")
     standin.set_fault("chat", kind="status", status=503, every=1)
     with server.client() as client:
         job_id = client.post("/memories", json=infer_write("u-retry", "I was born in Oslo.", async_mode=True)).json()[
@@ -116,9 +98,9 @@ def test_a_failed_job_can_be_retried_once_ollama_is_back(infer_server, standin, 
     ("policy", "status", "extraction"),
     [("store_raw", 200, "raw_fallback"), ("keep_empty", 200, "none"), ("reject", 422, None)],
 )
-def test_no_facts_follows_the_empty_policy(infer_server, standin, policy, status, extraction):
+def test_no_facts_follows_the_empty_policy(infer_app, standin, policy, status, extraction):
     standin.control(chat_reply='{"facts": []}')
-    server = infer_server(MEM0_INFER_EMPTY_POLICY=policy)
+    server = infer_app(MEM0_INFER_EMPTY_POLICY=policy)
     with server.client() as client:
         response = client.post("/memories", json=infer_write("u-empty", "hello there"))
     assert response.status_code == status, response.text
@@ -130,8 +112,8 @@ def test_no_facts_follows_the_empty_policy(infer_server, standin, policy, status
         assert "no facts" in body["message"]
 
 
-def test_a_prompt_overflowing_num_ctx_is_reported_not_stored_as_no_facts(infer_server, standin, fresh_db):
-    server = infer_server(MEM0_LLM_NUM_CTX="2048")
+def test_a_prompt_overflowing_num_ctx_is_reported_not_stored_as_no_facts(infer_app, standin, fresh_db):
+    server = infer_app(MEM0_LLM_NUM_CTX="2048")
     long_text = "I like apples. " * 600
     with server.client() as client:
         response = client.post("/memories", json=infer_write("u-long", long_text))
@@ -165,8 +147,8 @@ def test_kill_9_while_jobs_run_then_restart_completes_every_job_exactly_once(inf
     assert count_rows(fresh_db, "memories") == len(texts)
 
 
-def test_an_idempotency_key_maps_an_inferred_write_to_one_job(infer_server, standin, fresh_db):
-    server = infer_server()
+def test_an_idempotency_key_maps_an_inferred_write_to_one_job(infer_app, standin, fresh_db):
+    server = infer_app()
     body = infer_write(f"u-{uuid.uuid4().hex}", "I was born in Oslo.")
     with server.client() as client:
         first = client.post("/memories", json=body, headers={"Idempotency-Key": "infer-once"})
@@ -179,14 +161,14 @@ def test_an_idempotency_key_maps_an_inferred_write_to_one_job(infer_server, stan
     assert count_rows(fresh_db, "jobs") == 1
 
 
-def test_job_transitions_reach_the_telemetry_table(infer_server, standin, fresh_db):
-    server = infer_server()
+def test_job_transitions_reach_the_telemetry_table(infer_app, standin, fresh_db):
+    server = infer_app()
     with server.client() as client:
         job_id = client.post(
             "/memories", json=infer_write(f"u-{uuid.uuid4().hex}", "I own a red kayak.", async_mode=True)
         ).json()["job_id"]
         assert wait_job(client, job_id)["status"] == "SUCCEEDED"
-    # stop() flushes whatever is still waiting, so the table is complete once the server is gone
+    # stop() runs the shutdown, which flushes whatever is still waiting: the table is complete once the app is gone
     server.stop()
 
     where = "attributes->>'job_id' = %s"
@@ -194,9 +176,9 @@ def test_job_transitions_reach_the_telemetry_table(infer_server, standin, fresh_
     assert count_rows(fresh_db, "telemetry_events", f"kind = 'job.succeeded' AND {where}", (job_id,)) == 1
 
 
-def test_a_full_queue_answers_429_with_retry_after_and_drops_nothing(infer_server, standin, fresh_db):
+def test_a_full_queue_answers_429_with_retry_after_and_drops_nothing(infer_app, standin, fresh_db):
     standin.control(chat_latency_ms=2000)
-    server = infer_server(MEM0_QUEUE_MAX="2", MEM0_INFER_WORKERS="1")
+    server = infer_app(MEM0_QUEUE_MAX="2", MEM0_INFER_WORKERS="1")
     user = f"u-{uuid.uuid4().hex}"
     with server.client() as client:
         answers = [client.post("/memories", json=infer_write(user, f"Fact {i}.", async_mode=True)) for i in range(6)]
@@ -208,8 +190,8 @@ def test_a_full_queue_answers_429_with_retry_after_and_drops_nothing(infer_serve
     assert count_rows(fresh_db, "jobs") == statuses.count(202)
 
 
-def test_facts_already_stored_in_the_scope_are_not_stored_again(infer_server, standin, fresh_db):
-    server = infer_server()
+def test_facts_already_stored_in_the_scope_are_not_stored_again(infer_app, standin, fresh_db):
+    server = infer_app()
     body = infer_write(f"u-{uuid.uuid4().hex}", "I speak Basque. I play the oboe.")
     with server.client() as client:
         first = client.post("/memories", json=body).json()
@@ -244,11 +226,11 @@ def test_a_graceful_stop_hands_running_jobs_back_at_once(infer_server, standin, 
         assert wait_job(client, job_id, timeout_s=30)["status"] == "SUCCEEDED"
 
 
-def test_a_primary_model_that_keeps_failing_hands_the_job_to_the_fallback_model(infer_server, standin):
+def test_a_primary_model_that_keeps_failing_hands_the_job_to_the_fallback_model(infer_app, standin):
     fallback = "llama3.2:3b"
     standin.control(models=[*DEFAULT_MODELS, fallback])
     try:
-        server = infer_server(MEM0_LLM_FALLBACK_MODEL=fallback)
+        server = infer_app(MEM0_LLM_FALLBACK_MODEL=fallback)
         standin.control(models=[EMBEDDER, fallback])  # the primary disappears from Ollama after startup
         user = f"u-{uuid.uuid4().hex}"
         with server.client() as client:
@@ -263,8 +245,8 @@ def test_a_primary_model_that_keeps_failing_hands_the_job_to_the_fallback_model(
     assert [memory["memory"] for memory in stored] == ["I keep bees on the roof"]
 
 
-def test_a_transcript_longer_than_the_context_window_is_extracted_window_by_window(infer_server, standin):
-    server = infer_server(MEM0_LLM_NUM_CTX="2048")
+def test_a_transcript_longer_than_the_context_window_is_extracted_window_by_window(infer_app, standin):
+    server = infer_app(MEM0_LLM_NUM_CTX="2048")
     user = f"u-{uuid.uuid4().hex}"
     chatter = " ".join(f"We talked about topic {n}." for n in range(12))
     messages = [{"role": "user", "content": f"My parrot number {i} is called Polly{i}. {chatter}"} for i in range(40)]

@@ -1,5 +1,8 @@
 """No model reply can stop the queue, orphaned work is retaken within a lease, and a retry does not ask the LLM
-again once it has answered."""
+again once it has answered.
+
+The in-process app (`infer_app`) answers all but the kill -9 case, which needs a server process (`infer_server`);
+both factories are in tests/integration/conftest.py."""
 
 from __future__ import annotations
 
@@ -11,14 +14,14 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import server_env
 from tests.support.jobs import infer_write, wait_job
 from tests.support.postgres import count_rows
-from tests.support.server_process import ServerProcess
+
+# In-process, but waiting on jobs, leases and retention takes seconds a test: `make test` runs these.
+pytestmark = pytest.mark.slow
 
 # A JSON reply whose fact holds half a surrogate pair: valid JSON, but not text Postgres or md5 can take.
 POISON_REPLY = '{"facts": ["half an emoji \\ud83d here"]}'
-FAST_RETRIES = {"MEM0_INFER_BACKOFF_S": "0.2", "MEM0_INFER_WAIT_S": "20"}
 
 
 def _workers_alive(client: httpx.Client) -> float:
@@ -26,22 +29,8 @@ def _workers_alive(client: httpx.Client) -> float:
     return next(s.value for f in families if f.name == "mem0_job_workers_alive" for s in f.samples)
 
 
-@pytest.fixture
-def start_server(fresh_db, standin):
-    started: list[ServerProcess] = []
-
-    def start(**env: str) -> ServerProcess:
-        process = ServerProcess(server_env(fresh_db, standin, **{"MEM0_INFER_WORKERS": "2", **FAST_RETRIES, **env}))
-        started.append(process)
-        return process.start().wait_ready()
-
-    yield start
-    for process in started:
-        process.stop()
-
-
-def test_a_reply_with_invalid_unicode_fails_its_job_and_every_later_job_succeeds(start_server, standin):
-    server = start_server()
+def test_a_reply_with_invalid_unicode_fails_its_job_and_every_later_job_succeeds(infer_app, standin):
+    server = infer_app()
     user = f"u-{uuid.uuid4().hex}"
     standin.control(chat_reply=POISON_REPLY)
     with server.client() as client:
@@ -63,7 +52,7 @@ def test_a_reply_with_invalid_unicode_fails_its_job_and_every_later_job_succeeds
     assert [job["status"] for job in jobs] == ["SUCCEEDED"] * 20
 
     server.stop()
-    restarted = start_server()
+    restarted = infer_app()
     with restarted.client() as client:
         after = client.post("/memories", json=infer_write(user, "I keep a red kayak.", async_mode=True)).json()[
             "job_id"
@@ -73,8 +62,8 @@ def test_a_reply_with_invalid_unicode_fails_its_job_and_every_later_job_succeeds
         assert _workers_alive(client) == 2
 
 
-def test_a_job_whose_storage_failed_is_retried_without_asking_the_llm_again(start_server, standin, fresh_db):
-    server = start_server()
+def test_a_job_whose_storage_failed_is_retried_without_asking_the_llm_again(infer_app, standin, fresh_db):
+    server = infer_app()
     standin.reset_stats()
     standin.set_fault("embed", kind="status", status=500, count=1)
     with server.client() as client:
@@ -89,9 +78,9 @@ def test_a_job_whose_storage_failed_is_retried_without_asking_the_llm_again(star
 
 
 def test_kill_9_mid_work_every_job_and_key_is_usable_within_a_minute_with_default_leases(
-    start_server, standin, fresh_db
+    infer_server, standin, fresh_db
 ):
-    first = start_server()  # MEM0_INFER_LEASE_S and MEM0_IDEMPOTENCY_LEASE_S at their defaults
+    first = infer_server()  # MEM0_INFER_LEASE_S and MEM0_IDEMPOTENCY_LEASE_S at their defaults
     standin.control(chat_latency_ms=3000, embed_latency_ms=2500)  # below the test servers' 3 s embed timeout
     user = f"u-{uuid.uuid4().hex}"
     keyed = {"messages": [{"role": "user", "content": "I paint."}], "user_id": user, "infer": False}
@@ -121,7 +110,7 @@ def test_kill_9_mid_work_every_job_and_key_is_usable_within_a_minute_with_defaul
     assert count_rows(fresh_db, "idempotency_keys", "status = 'in_flight'") == 3
 
     standin.control(chat_latency_ms=0, embed_latency_ms=0)
-    second = start_server()
+    second = infer_server()
     deadline = time.monotonic() + 60
     with second.client() as client:
         jobs = [wait_job(client, job_id, timeout_s=deadline - time.monotonic()) for job_id in job_ids]
@@ -137,9 +126,9 @@ def test_kill_9_mid_work_every_job_and_key_is_usable_within_a_minute_with_defaul
     assert count_rows(fresh_db, "memories", "payload->>'data' = 'I paint.'") == 3
 
 
-def test_two_writes_of_the_same_facts_at_once_store_each_fact_once(start_server, standin, fresh_db):
+def test_two_writes_of_the_same_facts_at_once_store_each_fact_once(infer_app, standin, fresh_db):
     standin.control(chat_latency_ms=300)
-    server = start_server()
+    server = infer_app()
     body = infer_write(f"u-{uuid.uuid4().hex}", "I speak Basque. I play the oboe.")
     with server.client() as client:
         replies: list[dict] = []
@@ -156,8 +145,8 @@ def test_two_writes_of_the_same_facts_at_once_store_each_fact_once(start_server,
     assert count_rows(fresh_db, "memories") == 2
 
 
-def test_deleting_a_users_memories_deletes_the_raw_messages_their_jobs_kept(start_server, standin, fresh_db):
-    server = start_server()
+def test_deleting_a_users_memories_deletes_the_raw_messages_their_jobs_kept(infer_app, standin, fresh_db):
+    server = infer_app()
     with server.client() as client:
         kept = client.post("/memories", json=infer_write("u-other", "I like tea.")).json()["job_id"]
         gone = client.post("/memories", json=infer_write("u-forget", "My PIN is 1234.")).json()["job_id"]
@@ -167,8 +156,8 @@ def test_deleting_a_users_memories_deletes_the_raw_messages_their_jobs_kept(star
     assert count_rows(fresh_db, "jobs", "request::text LIKE %s", ("%1234%",)) == 0
 
 
-def test_finished_jobs_are_purged_after_their_retention(start_server, standin, fresh_db):
-    server = start_server(MEM0_JOBS_RETENTION_S="1", MEM0_IDEMPOTENCY_PURGE_INTERVAL_S="0.5")
+def test_finished_jobs_are_purged_after_their_retention(infer_app, standin, fresh_db):
+    server = infer_app(MEM0_JOBS_RETENTION_S="1", MEM0_IDEMPOTENCY_PURGE_INTERVAL_S="0.5")
     with server.client() as client:
         job_id = client.post("/memories", json=infer_write("u-purge", "I like tea.")).json()["job_id"]
         deadline = time.monotonic() + 15

@@ -5,8 +5,8 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 
-def _families(api) -> dict:
-    response = api.get("/metrics")
+def _families(app_api) -> dict:
+    response = app_api.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     return {family.name: family for family in text_string_to_metric_families(response.text)}
@@ -21,15 +21,15 @@ def _value(family, **labels) -> float:
     )
 
 
-def test_a_short_workload_shows_up_in_every_family(api, standin):
+def test_a_short_workload_shows_up_in_every_family(app_api, standin):
     body = {"messages": [{"role": "user", "content": "metrics fact"}], "user_id": "metrics", "infer": False}
-    before = _families(api)
-    assert api.post("/memories", json=body).status_code == 200
-    assert api.post("/search", json={"query": "fact", "user_id": "metrics"}).status_code == 200
+    before = _families(app_api)
+    assert app_api.post("/memories", json=body).status_code == 200
+    assert app_api.post("/search", json={"query": "fact", "user_id": "metrics"}).status_code == 200
     standin.set_fault("embed", kind="status", status=500)
-    assert api.post("/memories", json=body).status_code == 502
+    assert app_api.post("/memories", json=body).status_code == 502
 
-    after = _families(api)
+    after = _families(app_api)
 
     expected = {
         "mem0_http_request_duration_seconds",

@@ -16,6 +16,7 @@ import pytest
 from app.db.migrator import migrate
 from tests.conftest import DIMS, repo_root, server_env
 from tests.support.cli import run_cli
+from tests.support.inprocess import InProcessServer
 from tests.support.postgres import with_database
 from tests.support.server_process import ServerProcess
 
@@ -26,7 +27,7 @@ def _cli(database_url: str, standin, *args: str) -> subprocess.CompletedProcess[
 
 @pytest.fixture
 def written_db(fresh_db, standin) -> str:
-    with ServerProcess(server_env(fresh_db, standin)) as server, server.client() as client:
+    with InProcessServer(server_env(fresh_db, standin)) as app, app.client() as client:
         for text in ("I keep bees", "I like tea"):
             body = {"messages": [{"role": "user", "content": text}], "user_id": "ops", "infer": False}
             assert client.post("/memories", json=body).status_code == 200

@@ -8,26 +8,29 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import server_env
-from tests.support.server_process import ServerProcess
+from tests.support.inprocess import InProcessServer
+
+# In-process, but each case waits past MAX_AGE_S or for a hung embed: `make test` runs these.
+pytestmark = pytest.mark.slow
 
 MAX_AGE_S = 0.5  # how long /ready trusts the latest embed outcome before it probes
 
 
 @pytest.fixture(scope="module")
-def probing_server(module_db, standin_session) -> Iterator[ServerProcess]:
+def probing_server(module_db, standin_session) -> Iterator[InProcessServer]:
     env = server_env(module_db, standin_session, MEM0_READY_EMBED_MAX_AGE_S=str(MAX_AGE_S))
-    with ServerProcess(env) as process:
-        yield process
+    with InProcessServer(env) as app_server:
+        yield app_server
 
 
 @pytest.fixture(scope="module")
-def trusting_server(module_db, standin_session) -> Iterator[ServerProcess]:
+def trusting_server(module_db, standin_session) -> Iterator[InProcessServer]:
     """The default: the latest embed outcome is trusted for 10 s, so these tests see real calls, not probes."""
-    with ServerProcess(server_env(module_db, standin_session)) as process:
-        yield process
+    with InProcessServer(server_env(module_db, standin_session)) as app_server:
+        yield app_server
 
 
-def _ready_after_max_age(server: ServerProcess) -> tuple[int, dict[str, object]]:
+def _ready_after_max_age(server: InProcessServer) -> tuple[int, dict[str, object]]:
     time.sleep(MAX_AGE_S * 1.5)
     with server.client() as client:
         response = client.get("/ready")

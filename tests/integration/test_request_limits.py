@@ -1,5 +1,8 @@
-"""Bounded requests and honest statuses against a real server: 413 before parsing, 405 with Allow, a 500 that keeps
-the connection, a database outage that says so, and rows stored before the limits that stay readable."""
+"""Bounded requests and honest statuses: 413 before parsing, 405 with Allow, a 500 that keeps the connection, a
+database outage that says so, and rows stored before the limits that stay readable.
+
+The in-process app answers most; a body streamed without Content-Length and several requests on one connection
+need a real server's socket (`server`/`api`)."""
 
 from __future__ import annotations
 
@@ -11,8 +14,9 @@ import psycopg
 import pytest
 
 from tests.conftest import server_env
+from tests.support.inprocess import InProcessServer
 from tests.support.postgres import count_rows
-from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess
+from tests.support.server_process import TEST_ADMIN_KEY
 
 TWELVE_MB = 12 * 1024 * 1024
 
@@ -24,11 +28,11 @@ def write(api, user: str, text: str, **extra) -> str:
     return str(response.json()["results"][0]["id"])
 
 
-def test_a_12_mb_body_is_413_before_it_is_read(api, module_db):
+def test_a_12_mb_body_is_413_before_it_is_read(app_api, module_db):
     before = count_rows(module_db, "memories")
     body = b'{"messages":[{"role":"user","content":"' + b"x" * TWELVE_MB + b'"}],"user_id":"big","infer":false}'
 
-    response = api.post("/memories", content=body, headers={"content-type": "application/json"})
+    response = app_api.post("/memories", content=body, headers={"content-type": "application/json"})
 
     assert response.status_code == 413, response.text
     assert response.json()["error"] == "body_too_large" and "MEM0_MAX_BODY_BYTES" in response.json()["message"]
@@ -49,8 +53,8 @@ def test_a_streamed_body_without_content_length_is_counted_too(api, module_db):
     assert count_rows(module_db, "memories", "payload->>'user_id' = 'big'") == 0
 
 
-def test_405_names_every_method_the_path_takes(api):
-    response = api.request("PATCH", "/memories")
+def test_405_names_every_method_the_path_takes(app_api):
+    response = app_api.request("PATCH", "/memories")
 
     assert response.status_code == 405
     assert set(response.headers["allow"].split(", ")) == {"GET", "POST", "DELETE"}
@@ -109,9 +113,9 @@ def test_error_answers_keep_the_connection_an_unexpected_500_included(server, ap
 
 
 @pytest.mark.parametrize("levels", [40, 500])
-def test_a_row_stored_with_too_deep_metadata_stays_readable_and_deletable(api, module_db, levels):
+def test_a_row_stored_with_too_deep_metadata_stays_readable_and_deletable(app_api, module_db, levels):
     user = f"deep-{levels}"
-    memory_id = write(api, user, "I keep deep notes")
+    memory_id = write(app_api, user, "I keep deep notes")
     deep: dict[str, object] = {"leaf": True}
     for _ in range(levels):
         deep = {"k": deep}
@@ -121,23 +125,24 @@ def test_a_row_stored_with_too_deep_metadata_stays_readable_and_deletable(api, m
             (json.dumps(deep), memory_id),
         )
 
-    listed = api.get("/memories", params={"user_id": user})
-    found = api.post("/search", json={"query": "deep notes", "user_id": user})
-    got = api.get(f"/memories/{memory_id}")
+    listed = app_api.get("/memories", params={"user_id": user})
+    found = app_api.post("/search", json={"query": "deep notes", "user_id": user})
+    got = app_api.get(f"/memories/{memory_id}")
 
     for response in (listed, found, got):
         assert response.status_code == 200, response.text
         assert "levels; not shown]" in response.text
     assert got.json()["memory"] == "I keep deep notes"
-    updated = api.put(f"/memories/{memory_id}", json={"text": "I keep deeper notes"})
+    updated = app_api.put(f"/memories/{memory_id}", json={"text": "I keep deeper notes"})
     assert updated.status_code == 200, updated.text
-    assert api.delete(f"/memories/{memory_id}").status_code == 200
+    assert app_api.delete(f"/memories/{memory_id}").status_code == 200
     assert count_rows(module_db, "memories", "id = %s", (memory_id,)) == 0
 
 
+@pytest.mark.slow  # in-process, but it waits out the pool's timeouts
 def test_a_database_outage_is_a_503_that_says_the_database_is_unavailable(pg_admin, fresh_db, standin):
     env = server_env(fresh_db, standin, MEM0_DB_TIMEOUT_S="2", MEM0_DB_POOL_MIN="1")
-    with ServerProcess(env) as server, server.client() as client, psycopg.connect(pg_admin, autocommit=True) as admin:
+    with InProcessServer(env) as app, app.client() as client, psycopg.connect(pg_admin, autocommit=True) as admin:
         database = psycopg.conninfo.conninfo_to_dict(fresh_db)["dbname"]
         assert client.get("/memories", params={"user_id": "u"}).status_code == 200
         admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')

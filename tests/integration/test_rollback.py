@@ -17,7 +17,8 @@ import pytest
 from app.db.migrator import migrate
 from app.ops.rollback import read_env
 from tests.conftest import DIMS, repo_root, server_env
-from tests.support.server_process import ServerProcess, clean_environment
+from tests.support.inprocess import InProcessServer
+from tests.support.server_process import clean_environment
 
 MEM0 = f"{sys.executable} -m app"
 
@@ -79,7 +80,7 @@ def _databases(url: str) -> set[str]:
 
 def test_backup_forward_migration_write_then_rollback_restores_all_three_layers(fresh_db, standin, tmp_path: Path):
     env = server_env(fresh_db, standin)
-    with ServerProcess(env) as server, server.client() as client:
+    with InProcessServer(env) as app, app.client() as client:
         for text in ("I keep bees", "I like tea"):
             body = {"messages": [{"role": "user", "content": text}], "user_id": "rollback", "infer": False}
             assert client.post("/memories", json=body).status_code == 200

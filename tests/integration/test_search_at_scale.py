@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 
 import numpy as np
 import psycopg
@@ -14,21 +13,14 @@ from psycopg.types.json import Jsonb
 
 from app.db.migrator import migrate
 from tests.conftest import server_env
+from tests.support.inprocess import InProcessServer
 from tests.support.ollama_standin import embed_text
 from tests.support.postgres import create_database
-from tests.support.server_process import ServerProcess
-from tests.support.standin_process import OllamaStandin
 
 DIMS = 32  # small vectors keep the 100,000-row HNSW index quick to build on two cores
 OTHER_ROWS = 100_000
-
-
-@pytest.fixture(scope="module")
-def small_standin() -> Iterator[OllamaStandin]:
-    standin = OllamaStandin()
-    standin.start(dims=DIMS)
-    yield standin
-    standin.stop()
+# In-process, but loading and indexing 100,000 rows takes longer than `make test-fast` can spend on one test.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +44,12 @@ def crowded_db(pg_admin: str) -> str:
     return database
 
 
-def test_a_rare_users_memories_are_all_found_in_distance_order(crowded_db, small_standin):
+def test_a_rare_users_memories_are_all_found_in_distance_order(crowded_db, standin):
     texts = ["I play the cello", "I grow tomatoes", "My dog is called Rex", "I work night shifts", "I hate olives"]
-    env = server_env(crowded_db, small_standin, MEM0_EMBEDDING_DIMS=str(DIMS))
+    standin.control(dims=DIMS)  # the `standin` fixture sets the session's dimensions back for the next test
+    env = server_env(crowded_db, standin, MEM0_EMBEDDING_DIMS=str(DIMS))
 
-    with ServerProcess(env) as server, server.client() as client:
+    with InProcessServer(env) as app, app.client() as client:
         created = client.post(
             "/memories",
             json={"messages": [{"role": "user", "content": t} for t in texts], "user_id": "rare", "infer": False},

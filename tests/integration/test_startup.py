@@ -1,4 +1,5 @@
-"""The real server process refuses to start, with one line naming the cause, on every misconfiguration."""
+"""The real server process refuses to start, with one line naming the cause, on every misconfiguration. What a
+started app answers (/ready without Ollama, /reset refused) is asked of the in-process app."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import psycopg
 import pytest
 
 from tests.conftest import server_env
+from tests.support.inprocess import InProcessServer
 from tests.support.server_process import ServerProcess, free_port
 
 
@@ -122,7 +124,7 @@ def test_warm_up_loads_both_models_before_ready(fresh_db, standin):
 
 
 def test_ready_is_503_with_a_reason_when_ollama_goes_away(fresh_db, standin):
-    with ServerProcess(server_env(fresh_db, standin)) as server, server.client() as client:
+    with InProcessServer(server_env(fresh_db, standin)) as app, app.client() as client:
         standin.set_fault("version", kind="status", status=500)
         response = client.get("/ready")
     assert response.status_code == 503
@@ -130,7 +132,7 @@ def test_ready_is_503_with_a_reason_when_ollama_goes_away(fresh_db, standin):
 
 
 def test_reset_is_refused_unless_enabled(fresh_db, standin):
-    with ServerProcess(server_env(fresh_db, standin)) as server, server.client() as client:
+    with InProcessServer(server_env(fresh_db, standin)) as app, app.client() as client:
         response = client.post("/reset")
     assert response.status_code == 403
     assert "MEM0_ALLOW_RESET" in response.json()["message"]

