@@ -6,9 +6,13 @@ from __future__ import annotations
 import time
 import uuid
 
+import pytest
+
 from tests.conftest import server_env
 from tests.support.inprocess import InProcessServer
 from tests.support.jobs import infer_write, wait_job
+
+pytestmark = pytest.mark.slow  # waits seconds (outages, hangs, retries)
 
 
 def test_a_hung_chat_is_cut_at_the_idle_timeout_and_the_job_retried(fresh_db, standin):

@@ -9,10 +9,13 @@ import uuid
 from urllib.parse import urlsplit
 
 import psycopg
+import pytest
 
 from tests.conftest import server_env
 from tests.support.inprocess import InProcessServer
 from tests.support.jobs import infer_write, wait_job
+
+pytestmark = pytest.mark.slow  # waits seconds (outages, hangs, retries)
 
 
 def _block_connections(admin: str, database: str, *, allow: bool) -> None:

@@ -7,8 +7,12 @@ import threading
 import time
 import uuid
 
+import pytest
+
 from tests.conftest import server_env
 from tests.support.inprocess import InProcessServer
+
+pytestmark = pytest.mark.slow  # waits seconds (outages, hangs, retries)
 
 
 def _write(client, user: str, text: str):

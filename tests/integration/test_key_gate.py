@@ -9,6 +9,8 @@ import pytest
 from tests.conftest import server_env
 from tests.support.inprocess import InProcessServer
 
+pytestmark = pytest.mark.slow  # waits seconds (outages, hangs, retries)
+
 
 @pytest.fixture
 def app(fresh_db, standin):

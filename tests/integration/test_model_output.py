@@ -12,6 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.jobs import infer_write, wait_job
 
+pytestmark = pytest.mark.slow  # waits seconds (outages, hangs, retries)
+
 
 def _dropped(api) -> dict[tuple[str, str], float]:
     families = text_string_to_metric_families(api.get("/metrics").text)

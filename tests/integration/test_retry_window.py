@@ -14,6 +14,8 @@ from tests.conftest import server_env
 from tests.support.inprocess import InProcessServer
 from tests.support.jobs import infer_write, wait_job
 
+pytestmark = pytest.mark.slow  # waits seconds (outages, hangs, retries)
+
 
 @pytest.fixture
 def ollama_away(standin) -> Iterator[None]:
