@@ -20,8 +20,12 @@ run: $(STAMP)
 check: $(STAMP)
 	$(BIN)/python -m app check
 
+# Test files are spread over PYTEST_WORKERS processes (pytest-xdist; each its own Postgres and stand-in), a file's
+# tests on one of them: the suite mostly waits on servers, leases and timeouts. PYTEST_WORKERS=0 runs it serially.
+PYTEST_WORKERS ?= 4
+
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The unit tier and the in-process app: no server processes (those tests are marked slow), under a minute.
 test-fast: $(STAMP)

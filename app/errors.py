@@ -17,6 +17,9 @@ from app.routes import routes_matching
 logger = logging.getLogger(__name__)
 
 
+EXIT_STARTUP = 1  # the exit code of a server or command that cannot start
+
+
 class StartupError(Exception):
     """The server cannot serve; the message names the cause and the fix."""
 
