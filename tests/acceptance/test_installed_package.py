@@ -35,21 +35,20 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = root / "source"  # a copy, so the build leaves nothing in the working tree
     shutil.copytree(REPO_ROOT / "app", source / "app", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO_ROOT / "pyproject.toml", source)
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "dist"), str(source)], cwd=root)
+    uv = str(Path(sys.executable).parent / "uv")  # the dev environment's, pinned in requirements.lock
+    _run([uv, "build", "--wheel", "-q", "--out-dir", str(root / "dist"), str(source)], cwd=root)
     wheel = next((root / "dist").glob("mem0_fixed-*.whl"))
-    # No pip of its own (ensurepip takes seconds): this interpreter's pip installs into it through `--python`.
-    _run([sys.executable, "-m", "venv", "--without-pip", str(root / "venv")], cwd=root)
+    _run([uv, "venv", "-q", "--python", sys.executable, str(root / "venv")], cwd=root)
     bin_dir = root / "venv" / "bin"
     # The lock only pins versions: what gets installed is what the wheel declares, so a missing dependency fails.
     _run(
         [
-            sys.executable,
-            "-m",
+            uv,
             "pip",
-            "--python",
-            str(bin_dir / "python"),
             "install",
             "-q",
+            "--python",
+            str(bin_dir / "python"),
             "-c",
             str(REPO_ROOT / "requirements.lock"),
             str(wheel),
