@@ -284,3 +284,19 @@ async def test_the_sdk_client_with_a_wrong_key_cannot_connect(mcp_server):
             await client.list_tools()
     assert raised.group_contains(MCPError)
     assert statuses and set(statuses) == {401}
+
+
+# The endpoint is stateless JSON (issue 22, item 6): an authenticated GET or DELETE is a 405 naming POST, not an
+# event stream left open; a POST is still answered. In-process: request/response behaviour.
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_a_get_or_delete_is_405_naming_post(app_api, method):
+    response = app_api.request(method, "/mcp", headers={"Accept": "text/event-stream"}, timeout=5)
+    assert response.status_code == 405, response.text
+    assert response.headers["Allow"] == "POST"
+    assert response.json()["error"] == "method_not_allowed"
+
+
+def test_a_post_is_answered(app_api):
+    response = app_api.post("/mcp", headers=MCP_HEADERS, json=INITIALIZE, timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.json()["result"]["serverInfo"]["name"] == "mem0-fixed"
