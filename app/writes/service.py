@@ -45,7 +45,7 @@ class WriteService:
     async def accept(self, request: MemoryCreate, access: Access, key: KeyedRequest | None = None) -> WriteResult:
         """Stored (every listed memory committed), or queued (the job that will store them). A keyed inferred
         write always answers queued, so its repeats replay the same job id."""
-        self.check_limits(request, access)
+        self._check_limits(request, access)
         if not request.infer:
             self._emit("write.accepted", messages=len(request.messages), infer=False)
         async with self.idempotency.run_once(key) as once:
@@ -63,7 +63,7 @@ class WriteService:
             return queued  # the job is committed and goes on: its id, not a bare 5xx, lets the client follow it
         return WriteResult.from_job(job)
 
-    def check_limits(self, request: MemoryCreate, access: Access) -> None:
+    def _check_limits(self, request: MemoryCreate, access: Access) -> None:
         """Refuses, before anything runs, a write outside the caller's key or over the request limits."""
         if not access.allows(request.identifiers()):
             raise Forbidden(f"this API key may not write memories for {request.identifiers()}; use a key for them")
