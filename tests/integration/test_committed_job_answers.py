@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import server_env
 from tests.support.inprocess import InProcessServer
 from tests.support.jobs import infer_write, wait_job
+from tests.support.postgres import count_rows
 
 pytestmark = pytest.mark.slow  # waits seconds (outages, hangs, retries)
 
@@ -44,7 +45,10 @@ def test_a_sync_write_that_loses_the_database_after_its_job_committed_answers_th
             target=lambda: answers.append(client.post("/memories", json=infer_write(user, "I own a red bike.")))
         )
         writer.start()
-        time.sleep(0.5)  # the job is committed; its worker is waiting for the model
+        deadline = time.monotonic() + 10
+        while count_rows(fresh_db, "jobs", "status = 'RUNNING'") == 0:  # committed, its worker waits for the model
+            assert time.monotonic() < deadline, "the job did not start"
+            time.sleep(0.05)
         _block_connections(pg_admin, database, allow=False)
         try:
             writer.join(timeout=30)
