@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from app.auth.access import ACCESS_STATE, Access
+from app.auth.access import Access, checked_access
 from app.config import Settings
 from app.egress import EgressGuard
 from app.errors import Forbidden, InvalidInput
@@ -63,21 +65,21 @@ async def get_hosted_service(request: Request) -> HostedService:
 async def get_access(request: Request) -> Access:
     """The caller's API key, checked before the body was read (app/key_gate.py: 401 without a valid one, 429 past
     its rate limit)."""
-    access = request.scope.get("state", {}).get(ACCESS_STATE)
-    if not isinstance(access, Access):  # only an app built without the gate gets here
-        raise RuntimeError(f"{request.url.path} needs a key but the key gate did not check one")
-    return access
+    return checked_access(request.scope)
+
+
+def _dependants(route: APIRoute) -> Iterator[Dependant]:
+    """The route's own dependant and every dependency under it."""
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        yield dependant
+        pending.extend(dependant.dependencies)
 
 
 def needs_key(route: APIRoute) -> bool:
     """Does the route (or a dependency of it) ask for the caller's key?"""
-    dependants = [route.dependant]
-    while dependants:
-        dependant = dependants.pop()
-        if dependant.call is get_access:
-            return True
-        dependants.extend(dependant.dependencies)
-    return False
+    return any(dependant.call is get_access for dependant in _dependants(route))
 
 
 async def require_admin(access: Annotated[Access, Depends(get_access)]) -> Access:
@@ -88,13 +90,7 @@ async def require_admin(access: Annotated[Access, Depends(get_access)]) -> Acces
 
 def _query_names(route: APIRoute) -> frozenset[str]:
     """The query parameters the route and its dependencies declare."""
-    names: set[str] = set()
-    dependants = [route.dependant]
-    while dependants:
-        dependant = dependants.pop()
-        names.update(param.alias for param in dependant.query_params)
-        dependants.extend(dependant.dependencies)
-    return frozenset(names)
+    return frozenset(param.alias for dependant in _dependants(route) for param in dependant.query_params)
 
 
 async def reject_unknown_query(request: Request) -> None:

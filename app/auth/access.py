@@ -59,6 +59,14 @@ EVERYTHING = Access("default", admin=True)
 ACCESS_STATE = "access"
 
 
+def checked_access(scope: Mapping[str, Any]) -> Access:
+    """The Access the key gate left in the request's scope."""
+    access = scope.get("state", {}).get(ACCESS_STATE)
+    if not isinstance(access, Access):  # only an app built without the key gate gets here
+        raise RuntimeError(f"{scope.get('path')} needs a key but the key gate did not check one")
+    return access
+
+
 def restriction_sql(
     access: Access, field: Callable[[str], sql.Composable]
 ) -> tuple[list[sql.Composable], dict[str, Any]]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.auth.access import ACCESS_STATE, Access
+from app.auth.access import Access, checked_access
 from app.errors import MethodNotAllowed, error_response
 from app.state import AppState
 
@@ -46,10 +46,7 @@ class McpAuth:
             response = error_response(Request(scope), refusal.status_code, refusal.code, refusal.message, ALLOW_POST)
             await response(scope, receive, send)
             return
-        access = scope.get("state", {}).get(ACCESS_STATE)
-        if not isinstance(access, Access):  # only reachable if the app were built without the key gate
-            raise RuntimeError("MCP request without a checked key")
-        scope[CALLER_SCOPE_KEY] = Caller(access, scope["app"].state.services)
+        scope[CALLER_SCOPE_KEY] = Caller(checked_access(scope), scope["app"].state.services)
         await self.app(scope, receive, send)
 
 

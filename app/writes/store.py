@@ -93,11 +93,7 @@ class DraftStore:
 
     async def _embed_memories(self, drafts: Sequence[MemoryDraft]) -> list[NewMemory]:
         """The rows to insert: every draft's text embedded in one call, ids chosen here."""
-        if not drafts:
-            return []
-        vectors = await self.ollama.embed(
-            self.settings.embedder_model, [d.text for d in drafts], dims=self.settings.embedding_dims
-        )
+        vectors = await self._embed([d.text for d in drafts])
         return [
             NewMemory(uuid.uuid4(), vector, d.payload, d.text, d.actor_id, d.role)
             for d, vector in zip(drafts, vectors, strict=True)
@@ -105,12 +101,12 @@ class DraftStore:
 
     async def _embed_named_entities(self, entities: Sequence[ExtractedEntity]) -> list[NewEntity]:
         """Each name embedded, in one call: mem0's entity collection keeps a vector per named entity."""
-        if not entities:
-            return []
-        vectors = await self.ollama.embed(
-            self.settings.embedder_model, [e.name for e in entities], dims=self.settings.embedding_dims
-        )
+        vectors = await self._embed([e.name for e in entities])
         return [NewEntity(e.name, e.type, vector) for e, vector in zip(entities, vectors, strict=True)]
+
+    async def _embed(self, texts: list[str]) -> list[list[float]]:
+        """One embedding call (none for no texts)."""
+        return await self.ollama.embed(self.settings.embedder_model, texts, dims=self.settings.embedding_dims)
 
 
 def _result(

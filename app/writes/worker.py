@@ -223,13 +223,13 @@ class JobWorkers:
         """The reply's unusable items, counted on /metrics by kind and reason and logged with the job."""
         if not extraction.dropped:
             return
-        reasons = Counter(f"{item.item}:{item.reason}" for item in extraction.dropped)
-        for key, count in reasons.items():
-            item, reason = key.split(":")
+        reasons = Counter((item.item, item.reason) for item in extraction.dropped)
+        for (item, reason), count in reasons.items():
             self.metrics.model_output_dropped.labels(item, reason).inc(count)
+        dropped = {f"{item}:{reason}": count for (item, reason), count in reasons.items()}
         logger.warning(
             "unusable items of the model's reply dropped; the rest is stored",
-            extra={"job_id": job.ref, "dropped": dict(reasons), "kept_facts": len(extraction.facts)},
+            extra={"job_id": job.ref, "dropped": dropped, "kept_facts": len(extraction.facts)},
         )
 
     def _drafts(self, request: MemoryCreate, extraction: Extraction) -> tuple[list[MemoryDraft], str]:
