@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     max_list_limit: int = Field(1000, ge=1, validation_alias=AliasChoices("MEM0_MAX_LIST_LIMIT"))
     # Refused with 413 before the body is parsed: counted as it streams in, not only from Content-Length.
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, validation_alias=AliasChoices("MEM0_MAX_BODY_BYTES"))
+    # Connection bounds (app/connections.py): slow senders and idle sockets cannot hold the server.
+    header_timeout_s: float = Field(10.0, gt=0, validation_alias=AliasChoices("MEM0_HEADER_TIMEOUT_S"))
+    body_timeout_s: float = Field(30.0, gt=0, validation_alias=AliasChoices("MEM0_BODY_TIMEOUT_S"))
+    max_connections: int = Field(1000, ge=1, validation_alias=AliasChoices("MEM0_MAX_CONNECTIONS"))
     # A write's metadata is copied into every memory it stores (mem0's layout): its size times the rows is capped.
     max_write_metadata_bytes: int = Field(
         1024 * 1024, ge=1, validation_alias=AliasChoices("MEM0_MAX_WRITE_METADATA_BYTES")

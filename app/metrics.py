@@ -31,6 +31,7 @@ class Metrics:
     job_oldest_age: Gauge
     job_workers_alive: Gauge
     model_output_dropped: Counter
+    connections_refused: Counter
 
 
 def build_metrics() -> Metrics:
@@ -93,6 +94,12 @@ def build_metrics() -> Metrics:
             "mem0_model_output_dropped",
             "Items of the model's extraction replies dropped as unusable, by item (fact, entity) and reason.",
             ["item", "reason"],
+            registry=registry,
+        ),
+        connections_refused=Counter(
+            "mem0_connections_refused",
+            "Connections answered and closed by the server's bounds: connection_cap, headers_timeout, body_timeout.",
+            ["reason"],
             registry=registry,
         ),
         telemetry_breaker=Gauge(

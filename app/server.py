@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from starlette.types import Message, Receive, Scope, Send
 
 from app.config import Settings
+from app.connections import bounded_protocol
 from app.egress import install_egress_guard
 from app.errors import EXIT_STARTUP
 from app.main import create_app
@@ -41,8 +42,15 @@ class QuietExpectedStartupFailure:
 
 def serve(settings: Settings) -> int:
     app = create_app(settings, install_egress_guard(settings))
-    # loop/http "auto" pick uvloop and httptools (both pinned); Server.run() applies the loop choice,
-    # which a bare asyncio.run(server.serve()) would silently skip.
+    refused = app.state.metrics.connections_refused
+    protocol = bounded_protocol(
+        max_connections=settings.max_connections,
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        on_refusal=lambda reason: refused.labels(reason).inc(),
+    )
+    # loop "auto" picks uvloop (pinned); Server.run() applies the loop choice, which a bare
+    # asyncio.run(server.serve()) would silently skip.
     config = uvicorn.Config(
         QuietExpectedStartupFailure(app),
         host=settings.host,
@@ -51,7 +59,7 @@ def serve(settings: Settings) -> int:
         access_log=False,
         lifespan="on",
         loop="auto",
-        http="auto",
+        http=protocol,
     )
     server = uvicorn.Server(config)
     # uvicorn exits by itself when the lifespan fails; the reason is ours to print.

@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import server_env
 from tests.support.inprocess import InProcessServer
 from tests.support.postgres import count_rows
-from tests.support.server_process import TEST_ADMIN_KEY
+from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess
 
 TWELVE_MB = 12 * 1024 * 1024
 
@@ -161,3 +161,21 @@ def test_a_database_outage_is_a_503_that_says_the_database_is_unavailable(pg_adm
             error = response.json()
             assert error["error"] == "storage_unavailable" and error["request_id"]
             assert "database is unavailable" in error["message"] and "overloaded" not in error["message"]
+
+
+def test_the_served_app_cuts_slow_headers_and_refuses_past_its_connection_cap(fresh_db, standin):
+    env = server_env(fresh_db, standin, MEM0_HEADER_TIMEOUT_S="0.5", MEM0_MAX_CONNECTIONS="3")
+    with ServerProcess(env) as server, server.client() as client:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as slow:
+            slow.sendall(b"POST /memories HTTP/1.1\r\nHost: localhost\r\n")
+            assert slow.makefile("rb").read().startswith(b"HTTP/1.1 408 ")
+        held = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(3)]
+        try:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as refused:
+                assert refused.makefile("rb").read().startswith(b"HTTP/1.1 503 ")
+        finally:
+            for sock in held:
+                sock.close()
+        metrics = client.get("/metrics").text
+    assert 'mem0_connections_refused_total{reason="headers_timeout"} 1.0' in metrics
+    assert 'mem0_connections_refused_total{reason="connection_cap"} 1.0' in metrics
