@@ -49,13 +49,11 @@ async def bounded_server() -> AsyncIterator[tuple[int, Counter[str]]]:
         on_refusal=lambda reason: refused.update([reason]),
     )
     config = uvicorn.Config(echo_length, host="127.0.0.1", port=port, http=protocol, log_config=None, lifespan="off")
+    config.load()
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
+    await server.startup()
     yield port, refused
-    server.should_exit = True
-    await task
+    await server.shutdown()
 
 
 async def exchange(port: int, data: bytes, *, then_wait_s: float = 5.0) -> tuple[bytes, float]:
@@ -100,7 +98,7 @@ async def test_a_silent_connection_is_closed_at_the_header_deadline(bounded_serv
 async def test_a_body_that_stops_arriving_gets_a_408(bounded_server) -> None:
     port, refused = bounded_server
 
-    answer, waited = await exchange(port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"a\": ")
+    answer, waited = await exchange(port, b'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"a": ')
 
     status, body = status_and_body(answer)
     assert status == 408 and "MEM0_BODY_TIMEOUT_S" in body["message"]
