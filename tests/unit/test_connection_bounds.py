@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import uvicorn
+from uvicorn.server import ServerState
 from starlette.types import Receive, Scope, Send
 
 from app.connections import bounded_protocol
@@ -50,10 +51,15 @@ async def bounded_server() -> AsyncIterator[tuple[int, Counter[str]]]:
     )
     config = uvicorn.Config(echo_length, host="127.0.0.1", port=port, http=protocol, log_config=None, lifespan="off")
     config.load()
-    server = uvicorn.Server(config)
-    await server.startup()
+    state = ServerState()
+    server = await asyncio.get_running_loop().create_server(
+        lambda: protocol(config=config, server_state=state, app_state={}), "127.0.0.1", port
+    )
     yield port, refused
-    await server.shutdown()
+    server.close()
+    for connection in list(state.connections):
+        connection.shutdown()
+    await server.wait_closed()
 
 
 async def exchange(port: int, data: bytes, *, then_wait_s: float = 5.0) -> tuple[bytes, float]:
