@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 import uvicorn
-from uvicorn.server import ServerState
 from starlette.types import Receive, Scope, Send
+from uvicorn.server import ServerState
 
 from app.connections import bounded_protocol
 from tests.support.server_process import free_port
