@@ -47,11 +47,15 @@ class Access:
             for kind, globs in self.patterns.items()
         )
 
-    def like_patterns(self) -> dict[str, list[str]]:
-        """Per restricted kind, the LIKE patterns a row's value must match one of (empty for an admin)."""
+    def restricted_values(self) -> dict[str, tuple[list[str], list[str]]]:
+        """Per restricted kind, the exact values and the LIKE patterns (for globs) a row's value must match one of
+        (empty for an admin). Exact values are kept apart because `= ANY` can use the identifier's index."""
         if self.admin:
             return {}
-        return {kind: [glob_to_like(p) for p in globs] for kind, globs in self.patterns.items()}
+        return {
+            kind: ([p for p in globs if "*" not in p], [glob_to_like(p) for p in globs if "*" in p])
+            for kind, globs in self.patterns.items()
+        }
 
 
 EVERYTHING = Access("default", admin=True)
@@ -74,8 +78,13 @@ def restriction_sql(
     is the expression holding a row's identifier of that kind."""
     parts: list[sql.Composable] = []
     params: dict[str, Any] = {}
-    for kind, patterns in access.like_patterns().items():
-        name = f"access_{kind}"
-        parts.append(sql.SQL("{} LIKE ANY({})").format(field(kind), sql.Placeholder(name)))
-        params[name] = patterns
+    for kind, (exact, likes) in access.restricted_values().items():
+        matches = []
+        if exact:
+            params[f"access_{kind}"] = exact
+            matches.append(sql.SQL("{} = ANY({})").format(field(kind), sql.Placeholder(f"access_{kind}")))
+        if likes:
+            params[f"access_{kind}_like"] = likes
+            matches.append(sql.SQL("{} LIKE ANY({})").format(field(kind), sql.Placeholder(f"access_{kind}_like")))
+        parts.append(sql.SQL("({})").format(sql.SQL(" OR ").join(matches)))
     return parts, params

@@ -137,7 +137,7 @@ class MemoryService:
             self.settings.embedder_model, request.query, lambda: self._embed_one(request.query)
         )
         cap = self.settings.exact_search_max_rows + 1
-        size_key = scope_key(identifiers, filters, access.like_patterns())
+        size_key = scope_key(identifiers, filters, access.restricted_values())
         threshold = DEFAULT_THRESHOLD if request.threshold is None else request.threshold
         ranking = search_params(request.query, threshold=threshold, top_k=top_k)
         entity_where = scope_where(access, identifiers, prefix="entity")
