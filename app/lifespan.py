@@ -11,6 +11,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
+from app.auth.rates import SYNC_S
 from app.auth.repository import KeyRepository
 from app.auth.service import KeyService
 from app.background import PeriodicTask
@@ -194,6 +195,8 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
     async def purge_expired_rows() -> None:
         await idempotency.purge_expired()
         await jobs.purge_finished()
+        if keys.rates is not None:
+            await keys.rates.drop_ended_windows()
 
     purger = PeriodicTask("expired-rows-purger", settings.idempotency_purge_interval_s, purge_expired_rows)
     purger.start()
@@ -202,6 +205,9 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
     metrics.job_workers_alive.set_function(workers.alive)
     queue_monitor = PeriodicTask("jobs-queue-monitor", 5.0, QueueMonitor(pool, job_repository, metrics).refresh)
     queue_monitor.start()
+    rate_sync = PeriodicTask("rate-limit-sync", SYNC_S, keys.rates.sync) if keys.rates else None
+    if rate_sync is not None:
+        rate_sync.start()
     return AppState(
         settings=settings,
         pool=pool,
@@ -220,11 +226,14 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
         jobs=jobs,
         workers=workers,
         queue_monitor=queue_monitor,
+        rate_sync=rate_sync,
     )
 
 
 async def stop(state: AppState) -> None:
     await state.queue_monitor.stop()
+    if state.rate_sync is not None:
+        await state.rate_sync.stop()
     await state.workers.stop()  # in-flight jobs keep their lease; another worker reclaims them after it expires
     await state.purger.stop()
     await state.telemetry.stop()

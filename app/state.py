@@ -50,3 +50,4 @@ class AppState:
     jobs: JobService
     workers: JobWorkers
     queue_monitor: PeriodicTask
+    rate_sync: PeriodicTask | None  # None when MEM0_RATE_LIMIT is empty

@@ -27,3 +27,12 @@ UPDATE api_keys SET revoked_at = now() WHERE id = %(id)s AND revoked_at IS NULL
 
 -- name: touch_key
 UPDATE api_keys SET last_used_at = now() WHERE id = %(id)s
+
+-- name: add_requests
+INSERT INTO rate_windows (key_id, window_start, requests)
+VALUES (%(key_id)s, %(window_start)s, %(requests)s)
+ON CONFLICT (key_id, window_start) DO UPDATE SET requests = rate_windows.requests + EXCLUDED.requests
+RETURNING requests
+
+-- name: drop_rate_windows
+DELETE FROM rate_windows WHERE window_start < %(before)s

@@ -82,3 +82,13 @@ class KeyRepository:
 
     async def touch(self, conn: AsyncConnection[Any], key_id: str) -> None:
         await conn.execute(self.q["touch_key"], {"id": key_id})
+
+    async def add_requests(self, conn: AsyncConnection[Any], key_id: str, window_start: int, requests: int) -> int:
+        """Adds `requests` to the key's window; the window's total over every replica."""
+        params = {"key_id": key_id, "window_start": window_start, "requests": requests}
+        cursor = await conn.execute(self.q["add_requests"], params)
+        row = await cursor.fetchone()
+        return int(row[0]) if row else requests
+
+    async def drop_rate_windows(self, conn: AsyncConnection[Any], before: int) -> None:
+        await conn.execute(self.q["drop_rate_windows"], {"before": before})

@@ -11,12 +11,13 @@ import time
 from collections.abc import Mapping, Sequence
 
 from cachetools import TTLCache
-from limits import RateLimitItem, parse
+from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from psycopg_pool import AsyncConnectionPool
 
 from app.auth.access import EVERYTHING, Access
+from app.auth.rates import SharedRateLimiter, retry_after
 from app.auth.repository import KeyListing, KeyRepository, StoredKey
 from app.config import Settings
 from app.db.errors import storage_errors
@@ -64,7 +65,7 @@ class KeyService:
         self.settings = settings
         self.pool = pool
         self.repository = repository
-        self.rate = parse(settings.rate_limit) if settings.rate_limit else None
+        self.rates = SharedRateLimiter(parse(settings.rate_limit), pool, repository) if settings.rate_limit else None
         self.failure_rate = parse(settings.auth_failure_limit) if settings.auth_failure_limit else None
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
         self._touched: dict[str, float] = {}
@@ -100,17 +101,17 @@ class KeyService:
                 if client is not None and self.failure_rate is not None:
                     self.limiter.hit(self.failure_rate, FAILURES, client)
                 raise
-        self._limit(access.key_id)
+        await self._limit(access.key_id)
         return access
 
     def _refuse_failing(self, client: str | None) -> None:
         if client is None or self.failure_rate is None or self.limiter.test(self.failure_rate, FAILURES, client):
             return
+        reset_at, _ = self.limiter.get_window_stats(self.failure_rate, FAILURES, client)
         raise self._rate_limited(
-            self.failure_rate,
-            (FAILURES, client),
             f"this address sent more than {self.settings.auth_failure_limit} unknown API keys "
             "(MEM0_AUTH_FAILURE_LIMIT)",
+            reset_at - time.time(),
         )
 
     async def _verify(self, secret: str, fingerprint: bytes) -> Access:
@@ -127,17 +128,16 @@ class KeyService:
         self._verified[fingerprint] = access
         return access
 
-    def _limit(self, key_id: str) -> None:
-        if self.rate is None or self.limiter.hit(self.rate, key_id):
+    async def _limit(self, key_id: str) -> None:
+        if self.rates is None or (wait_s := await self.rates.admit(key_id)) is None:
             return
         raise self._rate_limited(
-            self.rate, (key_id,), f"this API key sent more than {self.settings.rate_limit} (MEM0_RATE_LIMIT)"
+            f"this API key sent more than {self.settings.rate_limit} (MEM0_RATE_LIMIT, over every replica)", wait_s
         )
 
-    def _rate_limited(self, rate: RateLimitItem, identifiers: tuple[str, ...], what: str) -> RateLimited:
-        reset_at, _ = self.limiter.get_window_stats(rate, *identifiers)
-        retry_after = max(1, round(reset_at - time.time()))
-        return RateLimited(f"{what}; retry after {retry_after} s", headers={"Retry-After": str(retry_after)})
+    def _rate_limited(self, what: str, wait_s: float) -> RateLimited:
+        seconds = retry_after(wait_s)
+        return RateLimited(f"{what}; retry after {seconds} s", headers={"Retry-After": seconds})
 
 
 async def create_key(
