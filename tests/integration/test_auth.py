@@ -184,11 +184,10 @@ def test_the_rate_limit_answers_429_with_retry_after(fresh_db, standin):
 
 def test_two_replicas_on_one_database_share_each_keys_rate_limit(fresh_db, standin):
     env = server_env(fresh_db, standin, MEM0_RATE_LIMIT="40/hour")
-    with InProcessServer(env) as first, InProcessServer(env) as second:
-        with first.client() as one, second.client() as other:
-            statuses = [
-                client.get("/memories", params={"user_id": "r"}).status_code for _ in range(40) for client in (one, other)
-            ]
+    with InProcessServer(env) as first, InProcessServer(env) as second, first.client() as one, second.client() as other:
+        statuses = [
+            client.get("/memories", params={"user_id": "r"}).status_code for _ in range(40) for client in (one, other)
+        ]
     # Each replica may run a tenth of the window's remainder ahead of the other (app/auth/rates.py), never 2x.
     assert set(statuses) == {200, 429}
     assert 40 <= statuses.count(200) <= 44, statuses
