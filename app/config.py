@@ -17,7 +17,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SUPPORTED_PROVIDER = "ollama"
-SECRET_FIELDS = frozenset({"postgres_password", "database_url", "admin_api_key"})
+SECRET_FIELDS = frozenset({"postgres_password", "database_url", "admin_api_key", "neo4j_password"})
 DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "::1", "mem0")
 
 
@@ -152,6 +152,14 @@ class Settings(BaseSettings):
         7 * 86_400.0, gt=0, validation_alias=AliasChoices("MEM0_TELEMETRY_RETENTION_S")
     )
 
+    # Graph memory (upstream mem0's variable names): off unless NEO4J_URI is set; Postgres keeps the relations,
+    # Neo4j gets a projection of them.
+    neo4j_uri: str | None = Field(None, validation_alias=AliasChoices("NEO4J_URI"))
+    neo4j_username: str = Field("neo4j", validation_alias=AliasChoices("NEO4J_USERNAME"))
+    neo4j_password: SecretStr = Field(SecretStr(""), validation_alias=AliasChoices("NEO4J_PASSWORD"))
+    graph_hops: int = Field(1, ge=1, le=3, validation_alias=AliasChoices("MEM0_GRAPH_HOPS"))
+    graph_max_relations: int = Field(100, ge=1, le=1000, validation_alias=AliasChoices("MEM0_GRAPH_MAX_RELATIONS"))
+
     # Security: API keys are required unless auth is disabled (local development only).
     admin_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("MEM0_ADMIN_API_KEY"))
     auth_disabled: bool = Field(False, validation_alias=AliasChoices("MEM0_AUTH_DISABLED"))
@@ -220,6 +228,10 @@ class Settings(BaseSettings):
         if self.idempotency_ttl_s < self.idempotency_lease_s:
             raise ValueError("MEM0_IDEMPOTENCY_TTL_S must be at least MEM0_IDEMPOTENCY_LEASE_S")
         return self
+
+    @property
+    def graph_enabled(self) -> bool:
+        return bool(self.neo4j_uri)
 
     @property
     def uses_embedded_postgres(self) -> bool:

@@ -62,6 +62,8 @@ def database_hosts(settings: Settings) -> set[str]:
 
 def allowed_hosts(settings: Settings) -> set[str]:
     hosts = {urlsplit(settings.ollama_base_url).hostname or ""} | database_hosts(settings)
+    if settings.neo4j_uri:
+        hosts.add(urlsplit(settings.neo4j_uri).hostname or "")
     return {host.lower() for host in hosts if host}
 
 
