@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from app.graph.projection.graph_store import node_label, relationship_type, scope_predicate, statement
-from app.graph.projection.layout import ProjectedNode, ProjectedRelationship, ScopeGraph
+from app.graph.projection.layout import MAX_NAME_BYTES, ProjectedNode, ProjectedRelationship, ScopeGraph
 from app.graph.repository import StoredRelation, TypedRelation
 
 SCOPE = {"user_id": "alice"}
@@ -61,12 +61,18 @@ def test_a_known_type_is_not_replaced_by_the_generic_one_and_an_unknown_type_is_
     assert {node.name: node.type for node in graph.nodes} == {"alice": "person", "bob": "person", "jazz": "entity"}
 
 
-def test_a_relationship_that_is_not_a_plain_identifier_is_dropped_with_its_nodes():
-    graph = ScopeGraph.of([stored("alice", "x`]->() DETACH DELETE n //", "paris"), stored("alice", "visited", "rome")])
+def test_a_relation_neo4j_cannot_take_is_dropped_with_its_nodes():
+    graph = ScopeGraph.of(
+        [
+            stored("alice", "x`]->() DETACH DELETE n //", "paris"),
+            stored("alice", "visited", "ü" * (MAX_NAME_BYTES // 2 + 1)),  # two bytes each
+            stored("alice", "visited", "x" * MAX_NAME_BYTES),
+        ]
+    )
 
-    assert [r.type for r in graph.relationships] == ["visited"]
-    assert [node.name for node in graph.nodes] == ["alice", "rome"]
-    assert graph.dropped == 1
+    assert [(r.type, len(r.destination)) for r in graph.relationships] == [("visited", MAX_NAME_BYTES)]
+    assert [node.name for node in graph.nodes] == ["alice", "x" * MAX_NAME_BYTES]
+    assert graph.dropped == 2
 
 
 def test_the_scope_predicate_compares_all_three_identifiers_as_parameters():

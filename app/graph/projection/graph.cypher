@@ -11,20 +11,22 @@ RETURN name, versions[0] AS version, edition
 // name: ping
 RETURN 1
 
-// Lookups by name (every MERGE-like step), by scope (the stale-node sweep). Not a uniqueness constraint: in the
-// community edition a node key over (name, user_id, agent_id, run_id) needs all four, and scopes leave some out.
-// IF NOT EXISTS also passes when an equivalent index exists under another name (upstream mem0's).
+// Lookups by name (every step that finds a node) and by scope (the stale-node sweep). TEXT indexes: they serve
+// equality on strings as RANGE ones do, and take values up to 32 KB where a RANGE index refuses one over 8 KB (so a
+// long name would fail its scope's projection). Not a uniqueness constraint: in the community edition a node key
+// over (name, user_id, agent_id, run_id) needs all four, and scopes leave some out. IF NOT EXISTS also passes when
+// an equivalent index exists under another name.
 // name: index_name
-CREATE INDEX mem0_entity_name IF NOT EXISTS FOR (n:__Entity__) ON (n.name)
+CREATE TEXT INDEX mem0_entity_name IF NOT EXISTS FOR (n:__Entity__) ON (n.name)
 
 // name: index_user_id
-CREATE INDEX mem0_entity_user_id IF NOT EXISTS FOR (n:__Entity__) ON (n.user_id)
+CREATE TEXT INDEX mem0_entity_user_id IF NOT EXISTS FOR (n:__Entity__) ON (n.user_id)
 
 // name: index_agent_id
-CREATE INDEX mem0_entity_agent_id IF NOT EXISTS FOR (n:__Entity__) ON (n.agent_id)
+CREATE TEXT INDEX mem0_entity_agent_id IF NOT EXISTS FOR (n:__Entity__) ON (n.agent_id)
 
 // name: index_run_id
-CREATE INDEX mem0_entity_run_id IF NOT EXISTS FOR (n:__Entity__) ON (n.run_id)
+CREATE TEXT INDEX mem0_entity_run_id IF NOT EXISTS FOR (n:__Entity__) ON (n.run_id)
 
 // Relationships between two nodes of the scope that Postgres no longer has; $keep holds [source, type, destination].
 // name: delete_stale_relationships

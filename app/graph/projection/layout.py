@@ -15,6 +15,8 @@ from app.graph.repository import StoredRelation
 
 logger = logging.getLogger(__name__)
 GENERIC_NODE_TYPE = "entity"  # names.NODE_TYPES' type for an entity named in a relation only
+# Neo4j's TEXT index (graph.cypher) refuses a longer value, which would fail the scope's projection at every retry.
+MAX_NAME_BYTES = 32_766
 
 
 @dataclass(frozen=True)
@@ -38,20 +40,20 @@ class ProjectedRelationship:
 class ScopeGraph:
     nodes: list[ProjectedNode]
     relationships: list[ProjectedRelationship]
-    dropped: int  # relations whose relationship is not a plain identifier: never written into a query
+    dropped: int  # relations left out: a relationship that is not a plain identifier, or a name Neo4j cannot index
 
     @classmethod
     def of(cls, relations: Sequence[StoredRelation]) -> ScopeGraph:
         """`relations` in the order they were stored (scope_relations orders by id): a later type wins."""
         kept: list[StoredRelation] = []
         for stored in relations:
-            if RELATIONSHIP_TYPE.fullmatch(stored.relation.relationship):
-                kept.append(stored)
+            relation = stored.relation
+            if not RELATIONSHIP_TYPE.fullmatch(relation.relationship):
+                logger.warning("graph relation left out of Neo4j: its relationship is not a plain identifier")
+            elif max(len(relation.source.encode()), len(relation.destination.encode())) > MAX_NAME_BYTES:
+                logger.warning("graph relation left out of Neo4j: a name is longer than %d bytes", MAX_NAME_BYTES)
             else:
-                logger.warning(
-                    "graph relation dropped from the projection: its relationship is not a plain identifier",
-                    extra={"relationship_chars": len(stored.relation.relationship)},
-                )
+                kept.append(stored)
         return cls(_nodes(kept), _relationships(kept), len(relations) - len(kept))
 
     def nodes_by_type(self) -> dict[str, list[ProjectedNode]]:
