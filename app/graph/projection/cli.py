@@ -12,6 +12,7 @@ import asyncio
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -20,12 +21,15 @@ from app.config import Settings
 from app.db.connect import resolve_conninfo
 from app.db.migrator import MigrationError, migrate
 from app.errors import StartupError
-from app.graph.projection.projector import POLL_S, Projector
 from app.metrics import build_metrics
+
+if TYPE_CHECKING:
+    from app.graph.projection.projector import Projector
 
 EXIT_FAILED = 1
 EXIT_GRAPH_OFF = 2
 PROGRESS_EVERY_S = 1.0
+WAIT_S = 0.5  # for the scopes a server's projector holds, or that are not due yet
 
 
 def add_graph_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -70,6 +74,9 @@ async def run_graph(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return EXIT_GRAPH_OFF
+    # Here, not at the top: every other command starts without loading the Neo4j driver.
+    from app.graph.projection.projector import Projector
+
     try:
         conninfo = await resolve_conninfo(settings)
         await migrate(conninfo, collection=settings.collection_name, dims=settings.embedding_dims)
@@ -108,8 +115,8 @@ async def rebuild(projector: Projector, user_id: str | None, *, restart: bool) -
             return EXIT_FAILED
         if progress.due():
             print(progress.line(behind), flush=True)
-        if projection is None:  # the rest are being projected by a server, or are not due yet
-            await asyncio.sleep(POLL_S)
+        if projection is None:
+            await asyncio.sleep(WAIT_S)
     print(progress.line(0))
     print(f"rebuilt: Neo4j shows the relations of all {total} scopes in {time.monotonic() - progress.started:.1f}s")
     return 0

@@ -27,6 +27,8 @@ CONNECT_TIMEOUT_S = 5.0
 TRANSACTION_TIMEOUT_S = 60.0
 # A failure that says Neo4j cannot be reached now (down, restarting, network), not that a statement failed.
 UNREACHABLE = (ServiceUnavailable, SessionExpired, TimeoutError, ConnectionError)
+# Bolt only: the driver's HTTP support is a preview, and the projection's explicit transactions need Bolt.
+BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 INDEX_STATEMENTS = ("index_name", "index_user_id", "index_agent_id", "index_run_id")
 _NAME_LINE = re.compile(r"^//\s*name:\s*(\w+)\s*$", re.MULTILINE)
 _SCOPE = re.compile(r"\{scope\((\w+)\)\}")
@@ -90,6 +92,8 @@ class Neo4jGraph:
             raise StartupError("graph memory is off: NEO4J_URI is not set")
         password = settings.neo4j_password.get_secret_value()
         try:
+            if uri.split("://", 1)[0] not in BOLT_SCHEMES:
+                raise ValueError(f"the scheme is not one of {', '.join(BOLT_SCHEMES)}")
             driver = AsyncGraphDatabase.driver(
                 uri,
                 auth=(settings.neo4j_username, password) if password else None,
@@ -97,7 +101,7 @@ class Neo4jGraph:
                 connection_acquisition_timeout=CONNECT_TIMEOUT_S,
                 notifications_min_severity=NotificationMinimumSeverity.OFF,
             )
-        except ValueError as error:  # the driver's ConfigurationError for a bad scheme or address is one
+        except ValueError as error:  # the driver's ConfigurationError for a bad address is one
             raise StartupError(f"NEO4J_URI={uri!r} is not a Neo4j URI: {error}; e.g. bolt://localhost:7687") from None
         graph = cls(driver, uri)
         try:

@@ -2,26 +2,31 @@
 -- app.graph.repository's mark_changed). A scope is projected inside one Postgres transaction that holds a
 -- transaction-level advisory lock on it: replicas never project one scope at once (a slower one could otherwise
 -- write an older state over a newer one), the lock goes with the transaction whatever happens to the projector,
--- and, unlike a row lock, it never makes a write's mark_changed wait for Neo4j. {user_id} filters are for
+-- and, unlike a row lock, it never makes a write's mark_changed wait for Neo4j. The user_id filters are for
 -- `graph rebuild --user-id`; the server passes null.
 
 -- The oldest change first among the scopes behind and due, skipping those another projector holds. The candidates
 -- are materialized in order first so the lock is tried lazily, row by row, and only the returned scope is locked.
 -- name: claim_scope
 WITH due AS MATERIALIZED (
-    SELECT scope_key, payload, version
+    SELECT scope_key, payload
     FROM graph_projection
     WHERE version > projected_version AND (retry_at IS NULL OR retry_at <= now())
       AND (%(user_id)s::text IS NULL OR payload ->> 'user_id' = %(user_id)s)
     ORDER BY changed_at
     LIMIT 100
 )
-SELECT scope_key, payload, version
+SELECT scope_key, payload
 FROM due
 WHERE pg_try_advisory_xact_lock(hashtext('mem0_graph_projection'), hashtext(scope_key))
 LIMIT 1
 
--- Neo4j shows the version read at claim time. A change that arrived meanwhile keeps the scope behind; its lag then
+-- The claimed scope read again once locked: the claim's snapshot may predate another projector completing it just
+-- before the lock was free. No row: it is no longer behind.
+-- name: locked_version
+SELECT version FROM graph_projection WHERE scope_key = %(scope_key)s AND version > projected_version
+
+-- Neo4j shows the version read once the scope was locked. A change that arrived meanwhile keeps the scope behind; its lag then
 -- counts from the claim (now() is the transaction's start), as nothing after it can have been projected.
 -- name: complete_scope
 UPDATE graph_projection

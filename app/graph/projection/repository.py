@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from psycopg import AsyncConnection
 
@@ -32,12 +31,16 @@ class ProjectionRepository:
     async def claim(self, conn: AsyncConnection, user_id: str | None = None) -> ClaimedScope | None:
         """Inside a transaction: the scope is locked until it ends."""
         cursor = await conn.execute(self.q["claim_scope"], {"user_id": user_id})
-        row = await cursor.fetchone()
-        if row is None:
+        claimed = await cursor.fetchone()
+        if claimed is None:
             return None
-        payload: dict[str, Any] = row[1]
+        scope_key, payload = str(claimed[0]), claimed[1]
+        cursor = await conn.execute(self.q["locked_version"], {"scope_key": scope_key})
+        locked = await cursor.fetchone()
+        if locked is None:
+            return None
         identifiers = {kind: str(payload[kind]) for kind in IDENTIFIER_KEYS if payload.get(kind) is not None}
-        return ClaimedScope(row[0], identifiers, int(row[2]))
+        return ClaimedScope(scope_key, identifiers, int(locked[0]))
 
     async def complete(self, conn: AsyncConnection, scope: ClaimedScope) -> None:
         await conn.execute(self.q["complete_scope"], {"scope_key": scope.scope_key, "version": scope.version})
