@@ -9,6 +9,7 @@ from psycopg_pool import AsyncConnectionPool
 from app.auth.service import KeyService
 from app.background import PeriodicTask
 from app.config import Settings
+from app.graph.service import GraphService
 from app.hosted.service import HostedService
 from app.idempotency.service import IdempotencyService
 from app.jobs.service import JobService
@@ -40,6 +41,7 @@ class AppState:
     memories: MemoryService
     scopes: ScopeService
     named_entities: NamedEntityService
+    graph: GraphService
     hosted: HostedService
     readiness: Readiness
     metrics: Metrics

@@ -23,7 +23,7 @@ from app.hosted.schemas import (
     Queued,
 )
 from app.hosted.service import added_body, not_supported
-from app.memories.schemas import AddResponse, HistoryEntry, MemoryItem, MemoryList
+from app.memories.schemas import AddResponse, HistoryEntry, MemoryItem, SearchResults
 from app.params import PageParam, PageSizeParam, StatusMessage
 from app.scopes.schemas import ScopePage
 from app.writes.results import QUEUED_STATUS, STORED_STATUS
@@ -97,9 +97,9 @@ async def list_memories(
     return _paged(request, count, page, page_size, results)
 
 
-@router.post("/v3/memories/search/", response_model=MemoryList, summary="Search memories (hosted API)")
+@router.post("/v3/memories/search/", response_model=SearchResults, summary="Search memories (hosted API)")
 async def search(body: HostedSearch, hosted: HostedServiceDep, access: AccessDep) -> dict[str, Any]:
-    return {"results": await hosted.search(body, access)}
+    return (await hosted.search(body, access)).search_body()
 
 
 @router.get("/v1/memories/{memory_id}/", response_model=MemoryItem, summary="Get a memory (hosted API)")

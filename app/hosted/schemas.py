@@ -100,6 +100,7 @@ class HostedAdd(HostedModel):
     output_format: Literal["v1.1"] | None = None
     expiration_date: date | None = None
     custom_instructions: StrictStr | None = Field(None, description="Extra instructions for the fact extraction.")
+    enable_graph: bool | None = Field(None, description="Graph memory for this write (mem0's meaning).")
 
     @model_validator(mode="after")
     def _instructions_need_inference(self) -> HostedAdd:
@@ -145,6 +146,7 @@ class HostedSearch(HostedModel):
     )
     latest_only: bool | None = None
     output_format: Literal["v1.1"] | None = None
+    enable_graph: bool | None = Field(None, description="Relations around the entities the query names.")
 
 
 class HostedUpdate(HostedModel):

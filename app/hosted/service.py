@@ -23,7 +23,7 @@ from app.hosted.schemas import (
 )
 from app.idempotency.schemas import KeyedRequest
 from app.memories.schemas import MemoryCreate, MemoryUpdate, SearchRequest
-from app.memories.service import MemoryService
+from app.memories.service import Found, MemoryService
 from app.params import IDENTIFIER_KEYS
 from app.scopes.service import ScopeService
 from app.writes.results import WriteResult
@@ -119,6 +119,7 @@ class HostedService:
                 "async_mode": body.async_mode,
                 "expiration_date": body.expiration_date,
                 "prompt": body.custom_instructions,
+                "enable_graph": body.enable_graph,
             },
         )
         return await self.writes.accept(create, access, key)
@@ -131,7 +132,7 @@ class HostedService:
             scope_only(body.filters, "get_all"), access, (page - 1) * page_size, page_size
         )
 
-    async def search(self, body: HostedSearch, access: Access) -> list[dict[str, Any]]:
+    async def search(self, body: HostedSearch, access: Access) -> Found:
         request = validated(
             SearchRequest,
             {
@@ -140,6 +141,7 @@ class HostedService:
                 "top_k": body.top_k,
                 "threshold": body.threshold,
                 "show_expired": body.show_expired,
+                "enable_graph": body.enable_graph,
             },
         )
         return await self.memories.search(request, access)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.errors import InvalidModelOutput, UpstreamError
+from app.graph.names import MAX_NAME_CHARS, Relation, node_name, relationship_type
 from app.llm.client import OllamaClient
 
 logger = logging.getLogger(__name__)
@@ -35,6 +37,26 @@ FACTS_SCHEMA: dict[str, Any] = {
     "required": ["facts", "entities"],
 }
 
+_RELATION_ITEMS: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "source": {"type": "string"},
+            "relationship": {"type": "string"},
+            "destination": {"type": "string"},
+        },
+        "required": ["source", "relationship", "destination"],
+    },
+}
+# With graph memory the same one call also states the relations between the entities (mem0's field names) and which
+# of the known relations the conversation ends.
+GRAPH_SCHEMA: dict[str, Any] = {
+    **FACTS_SCHEMA,
+    "properties": {**FACTS_SCHEMA["properties"], "relations": _RELATION_ITEMS, "ended_relations": _RELATION_ITEMS},
+    "required": ["facts", "entities", "relations", "ended_relations"],
+}
+
 # Written for 7B models: short, imperative, the rules that matter from mem0's extraction prompt.
 SYSTEM_PROMPT = """You extract facts worth remembering about the user from a conversation.
 Rules:
@@ -48,6 +70,12 @@ Rules:
 Answer with JSON: {"facts": ["...", "..."], "entities": [{"name": "...", "type": "person"}]}, a type being
 person, place, organization or product. If there is nothing worth remembering, answer {"facts": [], "entities": []}."""
 
+GRAPH_RULES = """Also list the relations between the entities the conversation states, as
+{"source": "...", "relationship": "...", "destination": "..."}, the relationship in a few lowercase words
+(works_at, lives_in, friend_of). Under "ended_relations" list each known relation (below) that the conversation
+says no longer holds, exactly as written there. Answer with JSON:
+{"facts": [...], "entities": [...], "relations": [...], "ended_relations": [...]}."""
+
 CHARS_PER_TOKEN = 3.0  # conservative: estimates more tokens than most tokenizers produce for English
 CONTEXT_MARGIN_TOKENS = 256
 MIN_NUM_CTX = 2048
@@ -56,6 +84,7 @@ MAX_FACTS = 100
 MAX_FACT_CHARS = 2000
 MAX_ENTITIES = 100
 MAX_ENTITY_CHARS = 200
+MAX_RELATIONS = 100
 
 
 class PromptTruncated(UpstreamError):
@@ -76,8 +105,8 @@ class ExtractedEntity:
 class DroppedItem:
     """An item of the model's reply that could not be used: a fact or a named entity, and why."""
 
-    item: str  # fact or entity
-    reason: str  # not_text, empty, too_long, invalid_unicode, bad_type, no_letters, too_many
+    item: str  # fact, entity, relation or ended_relation
+    reason: str  # not_text, empty, too_long, invalid_unicode, bad_type, no_letters, too_many, bad_relationship, unknown
     index: int
 
 
@@ -90,17 +119,29 @@ class Extraction:
     entities: list[ExtractedEntity]
     model: str
     dropped: list[DroppedItem] = field(default_factory=list, compare=False)
+    relations: list[Relation] = field(default_factory=list)
+    ended_relations: list[Relation] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         entities = [{"name": entity.name, "type": entity.type} for entity in self.entities]
-        return {"facts": self.facts, "entities": entities, "model": self.model}
+        graph = {
+            "relations": [_relation_json(relation) for relation in self.relations],
+            "ended_relations": [_relation_json(relation) for relation in self.ended_relations],
+        }
+        return {"facts": self.facts, "entities": entities, "model": self.model, **graph}
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> Extraction:
         facts, model = data.get("facts"), data.get("model")
         if not isinstance(facts, list) or not all(isinstance(f, str) for f in facts) or not isinstance(model, str):
             raise InvalidModelOutput("the job's stored extraction is not {facts: [string], model: string}")
-        return cls(facts, parse_entities(data, []), model)
+        relations = parse_relations(data.get("relations", []), "relation", [])
+        ended = parse_relations(data.get("ended_relations", []), "ended_relation", [])
+        return cls(facts, parse_entities(data, []), model, relations=relations, ended_relations=ended)
+
+
+def _relation_json(relation: Relation) -> dict[str, str]:
+    return {"source": relation.source, "relationship": relation.relationship, "destination": relation.destination}
 
 
 def merge_extractions(extractions: list[Extraction]) -> Extraction:
@@ -111,7 +152,11 @@ def merge_extractions(extractions: list[Extraction]) -> Extraction:
             entities.setdefault(entity_key(entity.name), entity)
     facts = [fact for extraction in extractions for fact in extraction.facts]
     dropped = [item for extraction in extractions for item in extraction.dropped]
-    return Extraction(facts, list(entities.values()), extractions[-1].model, dropped)
+    relations = list(dict.fromkeys(relation for extraction in extractions for relation in extraction.relations))
+    ended = list(dict.fromkeys(relation for extraction in extractions for relation in extraction.ended_relations))
+    return Extraction(
+        facts, list(entities.values()), extractions[-1].model, dropped, relations=relations, ended_relations=ended
+    )
 
 
 def entity_key(name: str) -> str:
@@ -131,13 +176,20 @@ def render_conversation(messages: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def build_chat_messages(messages: list[dict[str, str]], instructions: str | None = None) -> list[dict[str, str]]:
-    """The extraction prompt; a write's `prompt` adds the caller's own instructions after the rules."""
-    system = SYSTEM_PROMPT if instructions is None else f"{SYSTEM_PROMPT}\nAdditional instructions:\n{instructions}"
-    return [
-        {"role": "system", "content": system},
-        {"role": "user", "content": "Conversation:\n" + render_conversation(messages)},
-    ]
+def build_chat_messages(
+    messages: list[dict[str, str]], instructions: str | None = None, known: Sequence[Relation] | None = None
+) -> list[dict[str, str]]:
+    """The extraction prompt; a write's `prompt` adds the caller's own instructions after the rules. `known` (None
+    without graph memory) are the scope's relations among the names the conversation mentions, one per line."""
+    system = SYSTEM_PROMPT
+    if known is not None:
+        system += "\n" + GRAPH_RULES
+    if instructions is not None:
+        system += f"\nAdditional instructions:\n{instructions}"
+    conversation = "Conversation:\n" + render_conversation(messages)
+    if known:
+        conversation = "Known relations:\n" + "\n".join(relation.line() for relation in known) + "\n\n" + conversation
+    return [{"role": "system", "content": system}, {"role": "user", "content": conversation}]
 
 
 def estimate_tokens(chat_messages: list[dict[str, str]]) -> int:
@@ -146,13 +198,18 @@ def estimate_tokens(chat_messages: list[dict[str, str]]) -> int:
 
 
 def conversation_windows(
-    messages: list[dict[str, str]], *, num_predict: int, max_ctx: int, instructions: str | None = None
+    messages: list[dict[str, str]],
+    *,
+    num_predict: int,
+    max_ctx: int,
+    instructions: str | None = None,
+    known: Sequence[Relation] | None = None,
 ) -> list[list[dict[str, str]]]:
     """Consecutive runs of the conversation whose prompt and answer each fit the context window: a transcript longer
     than one window is extracted window by window instead of refused. A single message too long for any window stays
     alone in its own, and its extraction reports the truncation."""
     budget = max_ctx - num_predict - CONTEXT_MARGIN_TOKENS
-    base = estimate_tokens(build_chat_messages([], instructions))
+    base = estimate_tokens(build_chat_messages([], instructions, known))
     windows: list[list[dict[str, str]]] = []
     current: list[dict[str, str]] = []
     used = base
@@ -175,10 +232,11 @@ def choose_num_ctx(prompt_tokens: int, num_predict: int, max_ctx: int) -> int:
     return max(MIN_NUM_CTX, min(rounded, max_ctx))
 
 
-def parse_reply(content: str, model: str) -> Extraction:
-    """The reply checked item by item before anything hashes or stores it: an unusable fact or entity is dropped
-    (and listed in `dropped`), the rest kept. A reply with no usable fact although it listed some, or that is not
-    the schema's JSON at all, is invalid output: asking the same model the same question again would not help."""
+def parse_reply(content: str, model: str, known: Sequence[Relation] | None = None) -> Extraction:
+    """The reply checked item by item before anything hashes or stores it: an unusable fact, entity or relation is
+    dropped (and listed in `dropped`), the rest kept. A reply with no usable fact although it listed some, or that is
+    not the schema's JSON at all, is invalid output: asking the same model the same question again would not help.
+    With graph memory (`known` not None) an ended relation counts only if it is one of the known ones."""
     try:
         data = json.loads(content)
     except (ValueError, RecursionError):  # also a number past int's digit limit, or nesting past the stack
@@ -190,7 +248,14 @@ def parse_reply(content: str, model: str) -> Extraction:
     if not facts and any(item.item == "fact" and item.reason != "empty" for item in dropped):
         reasons = "; ".join(sorted({FACT_PROBLEMS[item.reason] for item in dropped if item.item == "fact"}))
         raise InvalidModelOutput(f"none of the model's facts can be stored: {reasons}")
-    return Extraction(facts, parse_entities(data, dropped), model, dropped)
+    entities = parse_entities(data, dropped)
+    if known is None:
+        return Extraction(facts, entities, model, dropped)
+    relations = parse_relations(data.get("relations", []), "relation", dropped)
+    candidates = parse_relations(data.get("ended_relations", []), "ended_relation", dropped)
+    ended = [relation for relation in candidates if relation in known]
+    dropped += [DroppedItem("ended_relation", "unknown", i) for i, r in enumerate(candidates) if r not in known]
+    return Extraction(facts, entities, model, dropped, relations=relations, ended_relations=ended)
 
 
 FACT_PROBLEMS = {
@@ -264,6 +329,43 @@ def _entity(entity: Any, kept: int) -> ExtractedEntity | str:
     return "too_many" if kept >= MAX_ENTITIES else ExtractedEntity(name, kind)
 
 
+def parse_relations(relations: Any, item: str, dropped: list[DroppedItem]) -> list[Relation]:
+    """The usable relations, each once: both ends a usable name, the relationship a plain identifier once
+    normalised (`Works at` -> works_at); at most MAX_RELATIONS."""
+    if not isinstance(relations, list):
+        dropped.append(DroppedItem(item, "not_text", 0))
+        return []
+    found: dict[Relation, None] = {}
+    for index, raw in enumerate(relations):
+        usable = _relation(raw, len(found))
+        if isinstance(usable, Relation):
+            found.setdefault(usable)
+        else:
+            dropped.append(DroppedItem(item, usable, index))
+    return list(found)
+
+
+def _relation(raw: Any, kept: int) -> Relation | str:
+    """The relation, normalised, or why it cannot be used."""
+    if not isinstance(raw, dict):
+        return "not_text"
+    ends = [raw.get("source"), raw.get("destination")]
+    relationship = raw.get("relationship")
+    if not all(isinstance(value, str) for value in [*ends, relationship]):
+        return "not_text"
+    names = [node_name(str(end).replace("\x00", "")) for end in ends]
+    if any(len(name) > MAX_NAME_CHARS for name in names):
+        return "too_long"
+    if not all(_is_storable(name) for name in names):
+        return "invalid_unicode"
+    if not all(any(character.isalnum() for character in name) for name in names):
+        return "no_letters"
+    kind = relationship_type(str(relationship))
+    if kind is None:
+        return "bad_relationship"
+    return "too_many" if kept >= MAX_RELATIONS else Relation(names[0], kind, names[1])
+
+
 def _is_storable(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -288,8 +390,10 @@ async def extract_facts(
     num_predict: int,
     max_ctx: int,
     instructions: str | None = None,
+    known: Sequence[Relation] | None = None,
 ) -> Extraction:
-    chat_messages = build_chat_messages(messages, instructions)
+    """`known`: None without graph memory (the reply then has no relations); else the prompt's known relations."""
+    chat_messages = build_chat_messages(messages, instructions, known)
     estimate = estimate_tokens(chat_messages)
     num_ctx = choose_num_ctx(estimate, num_predict, max_ctx)
     if estimate + num_predict > max_ctx:
@@ -301,7 +405,7 @@ async def extract_facts(
     response = await client.chat(
         model=model,
         messages=chat_messages,
-        format=FACTS_SCHEMA,
+        format=FACTS_SCHEMA if known is None else GRAPH_SCHEMA,
         options={"temperature": 0, "num_predict": num_predict, "num_ctx": num_ctx},
     )
     logger.info(
@@ -316,4 +420,4 @@ async def extract_facts(
         },
     )
     check_truncation(response.prompt_eval_count, num_ctx)
-    return parse_reply(response.message.content or "", model)
+    return parse_reply(response.message.content or "", model, known)

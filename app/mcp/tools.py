@@ -171,7 +171,7 @@ async def search_memories(
         limit=limit,
         threshold=threshold,
     )
-    return _memories(await caller.services.memories.search(request, caller.access))
+    return _memories((await caller.services.memories.search(request, caller.access)).results)
 
 
 async def get_memories(
@@ -185,7 +185,7 @@ async def get_memories(
 ) -> dict[str, Any]:
     caller = _caller(ctx)
     identifiers = query_identifiers(user_id, agent_id, run_id)
-    return _memories(await caller.services.memories.list_memories(identifiers, limit, caller.access))
+    return _memories((await caller.services.memories.list_memories(identifiers, limit, caller.access)).results)
 
 
 async def get_memory(ctx: ToolContext, memory_id: MemoryId) -> dict[str, Any]:

@@ -151,8 +151,11 @@ ORDER BY seq
 -- name: reset_all
 TRUNCATE "{collection}", "{collection}_entities", memory_history
 
+-- One memory per hash the scope already holds.
 -- name: existing_hashes
-SELECT DISTINCT payload ->> 'hash' FROM "{collection}" WHERE {where} AND payload ->> 'hash' = ANY(%(hashes)s)
+SELECT DISTINCT ON (payload ->> 'hash') payload ->> 'hash', id
+FROM "{collection}" WHERE {where} AND payload ->> 'hash' = ANY(%(hashes)s)
+ORDER BY payload ->> 'hash', id
 
 -- name: lock_scope
 SELECT pg_advisory_xact_lock(hashtextextended(%(scope)s, 0))

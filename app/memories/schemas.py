@@ -6,7 +6,17 @@ import json
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictStr,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from app.params import IDENTIFIER_KEYS, Identifier
 
@@ -144,6 +154,10 @@ class MemoryCreate(Scope):
         None,
         description="The Idempotency-Key, for clients that cannot set headers; if both are sent they must be equal.",
     )
+    enable_graph: bool | None = Field(
+        None,
+        description="Graph memory for this write (default: on when the server has it); true without it is a 422.",
+    )
 
     @model_validator(mode="after")
     def _prompt_needs_inference(self) -> MemoryCreate:
@@ -179,6 +193,9 @@ class SearchRequest(Scope):
         "mem0), before the keyword score is added.",
     )
     show_expired: bool = Field(False, description="Include memories past their expiration_date.")
+    enable_graph: bool | None = Field(
+        None, description="Add the graph's relations around the entities the query names (default: with the graph)."
+    )
     explain: bool = Field(
         False,
         description="Add score_details to each result: semantic_score, bm25_score, entity_boost, raw_score, "
@@ -249,8 +266,41 @@ class AddResponse(BaseModel):
     results: list[AddResult]
 
 
-class MemoryList(BaseModel):
+class ListedRelation(BaseModel):
+    source: str
+    relationship: str
+    target: str
+
+
+class FoundRelation(BaseModel):
+    source: str
+    relationship: str
+    destination: str
+
+
+class _WithRelations(BaseModel):
+    """`relations` appears only when the request used graph memory: without it the answer is as it always was."""
+
+    relations: Any = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_relations(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if self.relations is None and isinstance(data, dict):
+            data.pop("relations", None)
+        return data
+
+
+class MemoryList(_WithRelations):
     results: list[MemoryItem]
+    relations: list[ListedRelation] | None = Field(None, description="With graph memory: the scope's relations.")
+
+
+class SearchResults(_WithRelations):
+    results: list[MemoryItem]
+    relations: list[FoundRelation] | None = Field(
+        None, description="With graph memory: relations around the entities the query names."
+    )
 
 
 class HistoryEntry(BaseModel):

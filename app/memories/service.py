@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,8 @@ from app.config import Settings
 from app.db.errors import storage_errors
 from app.errors import Forbidden, InvalidInput, NotFound
 from app.filters import access_where, scope_where
+from app.graph.names import Relation
+from app.graph.service import GraphService, clear_graph, forget_memories, graph_wanted, list_item, search_item
 from app.jobs.repository import JobRepository
 from app.llm.client import OllamaClient
 from app.llm.embed_cache import EmbedCache
@@ -59,6 +62,26 @@ def to_item(memory: StoredMemory, *, with_score: bool = False) -> dict[str, Any]
     return item
 
 
+@dataclass(frozen=True)
+class Found:
+    """Memories a list or a search found and, when the request uses graph memory, the relations around them."""
+
+    results: list[dict[str, Any]]
+    relations: list[Relation] | None = None
+
+    def search_body(self) -> dict[str, Any]:
+        """mem0's search answer: relations as {source, relationship, destination}."""
+        if self.relations is None:
+            return {"results": self.results}
+        return {"results": self.results, "relations": [search_item(r) for r in self.relations]}
+
+    def list_body(self) -> dict[str, Any]:
+        """mem0's get_all answer: relations as {source, relationship, target}."""
+        if self.relations is None:
+            return {"results": self.results}
+        return {"results": self.results, "relations": [list_item(r) for r in self.relations]}
+
+
 class MemoryService:
     def __init__(
         self,
@@ -68,9 +91,11 @@ class MemoryService:
         repository: MemoryRepository,
         named_entities: NamedEntityRepository,
         jobs: JobRepository,
+        graph: GraphService,
         telemetry: Telemetry | None = None,
     ) -> None:
         self.settings = settings
+        self.graph = graph
         self.jobs = jobs
         self.telemetry = telemetry
         self.pool = pool
@@ -89,16 +114,24 @@ class MemoryService:
         return to_item(memory)
 
     async def list_memories(
-        self, identifiers: dict[str, str], limit: int | None, access: Access, *, show_expired: bool = False
-    ) -> list[dict[str, Any]]:
+        self,
+        identifiers: dict[str, str],
+        limit: int | None,
+        access: Access,
+        *,
+        show_expired: bool = False,
+        enable_graph: bool | None = None,
+    ) -> Found:
         if not identifiers:
             raise InvalidInput("at least one identifier (user_id, agent_id or run_id) is required")
         limit = self._bounded(limit, DEFAULT_LIST_LIMIT, self.settings.max_list_limit, "limit")
+        uses_graph = graph_wanted(self.settings, enable_graph)
         async with storage_errors(), self.pool.connection() as conn:
             memories = await self.repository.list_scope(
                 conn, scope_where(access, identifiers, show_expired=show_expired), limit
             )
-        return [to_item(memory) for memory in memories]
+        relations = await self.graph.valid_relations(scope_where(access, identifiers)) if uses_graph else None
+        return Found([to_item(memory) for memory in memories], relations)
 
     async def list_page(
         self, identifiers: dict[str, str], access: Access, offset: int, limit: int
@@ -119,7 +152,8 @@ class MemoryService:
             memories = await self.repository.list_scope(conn, where, offset + limit)
         return count, [to_item(memory) for memory in memories[offset:]]
 
-    async def search(self, request: SearchRequest, access: Access) -> list[dict[str, Any]]:
+    async def search(self, request: SearchRequest, access: Access) -> Found:
+        uses_graph = graph_wanted(self.settings, request.enable_graph)
         filters = dict(request.filters or {})
         identifiers = request.identifiers()
         for key in IDENTIFIER_KEYS:
@@ -170,7 +204,9 @@ class MemoryService:
                 keyword=hits.any_keyword_hit,
                 entity=hits.any_entity,
             )
-        return items
+        if not uses_graph:
+            return Found(items)
+        return Found(items, await self.graph.related(scope_where(access, identifiers), request.query))
 
     async def update(self, raw_id: str, request: MemoryUpdate, access: Access) -> dict[str, Any]:
         memory_id = parse_memory_id(raw_id)
@@ -231,6 +267,7 @@ class MemoryService:
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
             deleted = await self.repository.delete(conn, memory_id, access_where(access))
             await self.named_entities.unlink(conn, deleted)
+            await forget_memories(conn, self.graph.repository, deleted)
         if not deleted:
             raise NotFound(f"no memory with id {memory_id}")
 
@@ -244,6 +281,7 @@ class MemoryService:
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
             deleted = await self.repository.delete_scope(conn, scope_where(access, identifiers))
             await self.named_entities.unlink(conn, deleted)
+            await clear_graph(conn, self.graph.repository, scope_where(access, identifiers))
             if access.allows(identifiers):
                 await self.jobs.delete_scope(conn, identifiers)
         return len(deleted)
@@ -255,6 +293,7 @@ class MemoryService:
             raise Forbidden("reset deletes every memory and is disabled; set MEM0_ALLOW_RESET=true to enable it")
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
             await self.repository.reset(conn)
+            await clear_graph(conn, self.graph.repository, access_where(access))
         logger.warning("all memories were reset")
 
     async def _embed_one(self, text: str) -> list[float]:
