@@ -38,7 +38,7 @@ LOCAL_PROJECT_ID = "default"
 DeleteLinkedParam = Annotated[bool, Query(description="Accepted; no memory supersedes another here.")]
 
 
-def _paged(request: Request, count: int, page: int, page_size: int, results: list[Any]) -> dict[str, Any]:
+def _paged(request: Request, count: int, page: int, page_size: int, body: dict[str, Any]) -> dict[str, Any]:
     """The hosted API's page: `next` / `previous` are this URL with another page number, null at the ends."""
 
     def link(number: int) -> str:
@@ -48,7 +48,7 @@ def _paged(request: Request, count: int, page: int, page_size: int, results: lis
         "count": count,
         "next": link(page + 1) if page * page_size < count else None,
         "previous": link(page - 1) if page > 1 else None,
-        "results": results,
+        **body,
     }
 
 
@@ -93,8 +93,8 @@ async def list_memories(
     page: PageParam = 1,
     page_size: PageSizeParam = DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:
-    count, results = await hosted.list_page(body, page, page_size, access)
-    return _paged(request, count, page, page_size, results)
+    count, found = await hosted.list_page(body, page, page_size, access)
+    return _paged(request, count, page, page_size, found.list_body())
 
 
 @router.post("/v3/memories/search/", response_model=SearchResults, summary="Search memories (hosted API)")
@@ -150,7 +150,7 @@ async def list_scopes(
     page_size: PageSizeParam = DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:
     count, results = await hosted.list_scopes(access, page, page_size)
-    return _paged(request, count, page, page_size, results)
+    return _paged(request, count, page, page_size, {"results": results})
 
 
 @router.delete(

@@ -9,7 +9,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator, model_validator
 
 from app.errors import InvalidInput, describe_problems
-from app.memories.schemas import MAX_TEXT_CHARS, Filters, MemoryItem, Message, Metadata
+from app.memories.schemas import MAX_TEXT_CHARS, Filters, MemoryList, Message, Metadata
 from app.params import IDENTIFIER_KEYS, Identifier
 
 # mem0's hosted API also scopes by app_id; this server (and its table layout) knows user, agent and run only.
@@ -130,6 +130,7 @@ class HostedList(HostedModel):
 
     filters: dict[str, Any] | None = None
     latest_only: bool | None = None  # every memory here is its latest version: honoured as it is
+    enable_graph: bool | None = Field(None, description="Add the scope's relations (mem0's meaning).")
 
 
 class HostedSearch(HostedModel):
@@ -175,13 +176,12 @@ class BatchDelete(HostedModel):
     memories: list[BatchDeleteItem] = Field(min_length=1, max_length=MAX_BATCH)
 
 
-class MemoryPage(BaseModel):
+class MemoryPage(MemoryList):
     """The hosted API's paged list (`get_all`): `next` / `previous` are URLs, null at the ends."""
 
     count: int
     next: str | None
     previous: str | None
-    results: list[MemoryItem]
 
 
 class Ping(BaseModel):

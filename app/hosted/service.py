@@ -124,12 +124,10 @@ class HostedService:
         )
         return await self.writes.accept(create, access, key)
 
-    async def list_page(
-        self, body: HostedList, page: int, page_size: int, access: Access
-    ) -> tuple[int, list[dict[str, Any]]]:
+    async def list_page(self, body: HostedList, page: int, page_size: int, access: Access) -> tuple[int, Found]:
         """The scope's size and one page of its memories, newest first."""
         return await self.memories.list_page(
-            scope_only(body.filters, "get_all"), access, (page - 1) * page_size, page_size
+            scope_only(body.filters, "get_all"), access, (page - 1) * page_size, page_size, body.enable_graph
         )
 
     async def search(self, body: HostedSearch, access: Access) -> Found:

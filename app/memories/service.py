@@ -134,8 +134,8 @@ class MemoryService:
         return Found([to_item(memory) for memory in memories], relations)
 
     async def list_page(
-        self, identifiers: dict[str, str], access: Access, offset: int, limit: int
-    ) -> tuple[int, list[dict[str, Any]]]:
+        self, identifiers: dict[str, str], access: Access, offset: int, limit: int, enable_graph: bool | None = None
+    ) -> tuple[int, Found]:
         """The scope's size and the `limit` memories after the newest `offset` (newest first); the deepest
         reachable memory is MEM0_MAX_LIST_LIMIT."""
         if not identifiers:
@@ -146,11 +146,13 @@ class MemoryService:
                 f"memories {offset + 1} to {offset + limit} reach past memory {deepest} (MEM0_MAX_LIST_LIMIT); "
                 "narrow the scope or use larger pages"
             )
+        uses_graph = graph_wanted(self.settings, enable_graph)
         where = scope_where(access, identifiers)
         async with storage_errors(), self.pool.connection() as conn:
             count = await self.repository.count_scope(conn, where, UNCAPPED)
             memories = await self.repository.list_scope(conn, where, offset + limit)
-        return count, [to_item(memory) for memory in memories[offset:]]
+        relations = await self.graph.valid_relations(where) if uses_graph else None
+        return count, Found([to_item(memory) for memory in memories[offset:]], relations)
 
     async def search(self, request: SearchRequest, access: Access) -> Found:
         uses_graph = graph_wanted(self.settings, request.enable_graph)
