@@ -196,7 +196,7 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
     )
     scopes = ScopeService(pool, ScopeRepository(settings.collection_name), memories)
     named_entities = NamedEntityService(pool, named_entity_repository)
-    hosted = HostedService(writes, memories, scopes)
+    hosted = HostedService(writes, memories, scopes, metrics)
 
     async def purge_expired_rows() -> None:
         await idempotency.purge_expired()

@@ -32,6 +32,7 @@ class Metrics:
     job_workers_alive: Gauge
     model_output_dropped: Counter
     connections_refused: Counter
+    ignored_fields: Counter
 
 
 def build_metrics() -> Metrics:
@@ -100,6 +101,12 @@ def build_metrics() -> Metrics:
             "mem0_connections_refused",
             "Connections answered and closed by the server's bounds: connection_cap, headers_timeout, body_timeout.",
             ["reason"],
+            registry=registry,
+        ),
+        ignored_fields=Counter(
+            "mem0_ignored_fields",
+            "Client configuration fields (org_id, project_id, host, ...) hosted-API requests carried, by field.",
+            ["field"],
             registry=registry,
         ),
         telemetry_breaker=Gauge(

@@ -6,8 +6,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
+from app.auth.access import Access
 from app.deps import AccessDep, HostedServiceDep, get_access
 from app.errors import MethodNotAllowed
 from app.hosted.schemas import (
@@ -19,11 +22,14 @@ from app.hosted.schemas import (
     HostedSearch,
     HostedUpdate,
     MemoryPage,
+    PageQuery,
     Ping,
     Queued,
+    validated,
 )
-from app.hosted.service import added_body, not_supported
-from app.memories.schemas import AddResponse, HistoryEntry, MemoryItem, SearchResults
+from app.hosted.service import IGNORED_HEADER, HostedService, added_body, not_supported
+from app.memories.schemas import AddResponse, HistoryEntry, MemoryItem, MemoryList, SearchResults
+from app.memories.service import Found
 from app.params import PageParam, PageSizeParam, StatusMessage
 from app.scopes.schemas import ScopePage
 from app.writes.results import QUEUED_STATUS, STORED_STATUS
@@ -71,6 +77,12 @@ async def ping(access: AccessDep) -> dict[str, Any]:
     summary="Add memories (hosted API)",
     responses={202: {"model": Queued, "description": "An inferred write whose job has not finished."}},
 )
+@router.post(
+    "/v1/memories/",
+    response_model=AddResponse | list[dict[str, Any]],
+    summary="Add memories (hosted API v1: a list unless output_format is v1.1)",
+    responses={202: {"model": Queued, "description": "An inferred write whose job has not finished."}},
+)
 async def add(
     body: HostedAdd,
     request: Request,
@@ -81,25 +93,103 @@ async def add(
     """`POST /memories` with the hosted shapes: identifiers top-level or in `filters`; 200 with `results`, or 202
     with the job's id when an inferred write has not finished."""
     result = await hosted.add(body, access, await keyed_request(request, access, idempotency_key, None))
-    return json_answer(added_body(result), QUEUED_STATUS if result.queued else STORED_STATUS, replayed=result.replayed)
+    answer = added_body(result)
+    if _as_list(request, body.output_format):
+        answer = answer["results"]
+    status = QUEUED_STATUS if result.queued else STORED_STATUS
+    return _noted(
+        json_answer(answer, status, replayed=result.replayed), hosted.note_ignored(body.ignored_fields, access)
+    )
 
 
 @router.post("/v3/memories/", response_model=MemoryPage, summary="List memories, paged (hosted API)")
 async def list_memories(
     body: HostedList,
     request: Request,
+    response: Response,
     hosted: HostedServiceDep,
     access: AccessDep,
     page: PageParam = 1,
     page_size: PageSizeParam = DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:
+    _note(response, hosted.note_ignored(body.ignored_fields, access))
     count, found = await hosted.list_page(body, page, page_size, access)
     return _paged(request, count, page, page_size, found.list_body())
 
 
+@router.post(
+    "/v2/memories/",
+    response_model=MemoryPage | list[MemoryItem],
+    summary="List memories (hosted API v2: a list, or a page when page and page_size are given)",
+)
+async def list_memories_v2(body: HostedList, request: Request, hosted: HostedServiceDep, access: AccessDep) -> Response:
+    return await _listed(body, request, hosted, access)
+
+
+@router.get(
+    "/v1/memories/",
+    response_model=MemoryPage | MemoryList | list[MemoryItem],
+    summary="List memories (hosted API v1: the scope as query parameters)",
+)
+async def list_memories_v1(request: Request, hosted: HostedServiceDep, access: AccessDep) -> Response:
+    params = {k: v for k, v in request.query_params.items() if k not in ("page", "page_size")}
+    return await _listed(validated(HostedList, params), request, hosted, access)
+
+
+async def _listed(body: HostedList, request: Request, hosted: HostedService, access: Access) -> Response:
+    """The v1 / v2 list: a page (`{count, next, previous, results}`) when the client asked for one, else mem0's
+    `{results}` (output_format v1.1) or a bare list."""
+    page, page_size = request.query_params.get("page"), request.query_params.get("page_size")
+    ignored = hosted.note_ignored(body.ignored_fields, access)
+    if page is not None and page_size is not None:
+        number, size = validated(PageQuery, {"page": page, "page_size": page_size}).numbers()
+        count, found = await hosted.list_page(body, number, size, access)
+        answer: Any = MemoryPage.model_validate(_paged(request, count, number, size, found.list_body()))
+    else:
+        found = await hosted.list_memories(body, access)
+        answer = (
+            _items(found) if _as_list(request, body.output_format) else MemoryList.model_validate(found.list_body())
+        )
+    return _noted(JSONResponse(jsonable_encoder(answer)), ignored)
+
+
 @router.post("/v3/memories/search/", response_model=SearchResults, summary="Search memories (hosted API)")
-async def search(body: HostedSearch, hosted: HostedServiceDep, access: AccessDep) -> dict[str, Any]:
-    return (await hosted.search(body, access)).search_body()
+@router.post(
+    "/v1/memories/search/",
+    response_model=SearchResults | list[MemoryItem],
+    summary="Search memories (hosted API v1: a list unless output_format is v1.1)",
+)
+@router.post(
+    "/v2/memories/search/",
+    response_model=SearchResults | list[MemoryItem],
+    summary="Search memories (hosted API v2: a list unless output_format is v1.1)",
+)
+async def search(body: HostedSearch, request: Request, hosted: HostedServiceDep, access: AccessDep) -> Response:
+    ignored = hosted.note_ignored(body.ignored_fields, access)
+    found = await hosted.search(body, access)
+    as_list = _as_list(request, body.output_format)
+    answer: Any = _items(found) if as_list else SearchResults.model_validate(found.search_body())
+    return _noted(JSONResponse(jsonable_encoder(answer)), ignored)
+
+
+def _items(found: Found) -> list[MemoryItem]:
+    """The answer's memories as their response model shows them (the bare-list answers have no response model)."""
+    return [MemoryItem.model_validate(item) for item in found.results]
+
+
+def _as_list(request: Request, output_format: str | None) -> bool:
+    """mem0's v1 and v2 routes answer a bare list (output_format v1.0, their default); v1.1 and v3 an object."""
+    return not request.url.path.startswith("/v3/") and output_format != "v1.1"
+
+
+def _noted(response: Response, ignored: str | None) -> Response:
+    _note(response, ignored)
+    return response
+
+
+def _note(response: Response, ignored: str | None) -> None:
+    if ignored is not None:
+        response.headers[IGNORED_HEADER] = ignored
 
 
 @router.get("/v1/memories/{memory_id}/", response_model=MemoryItem, summary="Get a memory (hosted API)")

@@ -198,7 +198,7 @@ def test_expiration_dates_are_honoured_as_mem0_does(hosted, app_api):
         ("/v3/memories/add/", {"app_id": "my-app"}, "app_id"),
         ("/v3/memories/add/", {"filters": {"app_id": "my-app"}}, "app_id"),
         ("/v3/memories/add/", {"expiration_date": "soon"}, "expiration_date"),
-        ("/v3/memories/add/", {"output_format": "v1.0"}, "output_format"),
+        ("/v3/memories/add/", {"output_format": "v2.0"}, "output_format"),
         ("/v3/memories/search/", {"rerank": True}, "rerank"),
         ("/v3/memories/search/", {"keyword_search": False}, "keyword_search"),
         ("/v3/memories/search/", {"categories": ["food"]}, "categories"),
@@ -243,7 +243,7 @@ def test_unsupported_hosted_routes_answer_501_naming_what_is_supported(hosted, m
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("PATCH", "/v1/memories/", "DELETE"),
+        ("PATCH", "/v1/memories/", "DELETE, GET, POST"),
         ("POST", "/v1/memories/0b6d4c2e-1b7a-4c51-9d8e-3f1f0f1f0f1f/", "DELETE, GET, PUT"),
         ("GET", "/v3/memories/add/", "POST"),
         ("POST", "/v2/entities/user/alice/", "DELETE"),
