@@ -13,6 +13,7 @@ from psycopg import sql
 
 from app.auth.access import Access, restriction_sql
 from app.errors import InvalidInput
+from app.params import IDENTIFIER_KEYS
 
 _COMPARISONS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _LOGICAL = ("AND", "OR", "NOT")
@@ -134,6 +135,21 @@ class Where:
 
     def clause(self) -> sql.Composable:
         return sql.SQL(" AND ").join(self.parts) if self.parts else sql.SQL("true")
+
+
+def names_scopes(filters: Mapping[str, Any]) -> bool:
+    """Does a filter name its scopes explicitly: an identifier as a value, `"*"` (every user, agent or run the key
+    may read) or `{"in": [...]}`, or an OR / AND of filters that each do? An operator such as `ne` does not: it
+    would widen a request to every scope by accident."""
+    for key, condition in filters.items():
+        if key in ("AND", "OR") and isinstance(condition, list) and condition:
+            if all(isinstance(c, dict) and names_scopes(c) for c in condition):
+                return True
+        elif key in IDENTIFIER_KEYS and (
+            isinstance(condition, str) or (isinstance(condition, dict) and set(condition) <= {"eq", "in"})
+        ):
+            return True
+    return False
 
 
 def access_where(access: Access, prefix: str = "w") -> Where:

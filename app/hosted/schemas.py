@@ -3,7 +3,7 @@ request models. A field this server cannot honour is refused with a 422 naming i
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal, TypeVar
 
 from pydantic import (
@@ -152,6 +152,10 @@ class HostedAdd(ScopedModel):
     expiration_date: date | None = None
     custom_instructions: StrictStr | None = Field(None, description="Extra instructions for the fact extraction.")
     enable_graph: bool | None = Field(None, description="Graph memory for this write (mem0's meaning).")
+    timestamp: datetime | int | float | None = Field(None, description="When the memories were made (created_at).")
+    immutable: bool = False
+    includes: StrictStr | None = None
+    excludes: StrictStr | None = None
 
     @model_validator(mode="after")
     def _instructions_need_inference(self) -> HostedAdd:
@@ -180,9 +184,23 @@ class HostedList(ScopedModel):
     output_format: Literal["v1.0", "v1.1"] | None = None
     enable_graph: bool | None = Field(None, description="Add the scope's relations (mem0's meaning).")
     limit: int | None = Field(None, ge=1, description="How many memories (the v1 list), newest first.")
+    start_date: datetime | date | None = Field(None, description="Memories created at or after this (mem0's).")
+    end_date: datetime | date | None = Field(None, description="Memories created at or before this (mem0's).")
 
-    def identifiers(self) -> dict[str, str]:
-        return self.merged(scope_only(self.filters, "get_all"), "get_all")
+    def scope(self) -> tuple[dict[str, str], dict[str, Any]]:
+        """The identifiers named as plain values, and every other condition (the full filter language, with
+        start_date / end_date as a range on created_at)."""
+        identifiers, conditions = split_filters(self.filters)
+        created = {
+            operator: moment.isoformat()
+            for operator, moment in (("gte", self.start_date), ("lte", self.end_date))
+            if moment is not None
+        }
+        if created:
+            if "created_at" in conditions:
+                raise InvalidInput("get_all: give created_at in filters or start_date / end_date, not both")
+            conditions["created_at"] = created
+        return self.merged(identifiers, "get_all"), conditions
 
 
 class HostedSearch(ScopedModel):

@@ -153,19 +153,27 @@ class HostedService:
                 "expiration_date": body.expiration_date,
                 "prompt": body.custom_instructions,
                 "enable_graph": body.enable_graph,
+                "timestamp": body.timestamp,
+                "immutable": body.immutable,
+                "includes": body.includes,
+                "excludes": body.excludes,
             },
         )
         return await self.writes.accept(create, access, key)
 
     async def list_page(self, body: HostedList, page: int, page_size: int, access: Access) -> tuple[int, Found]:
         """The scope's size and one page of its memories, newest first."""
+        identifiers, filters = body.scope()
         return await self.memories.list_page(
-            body.identifiers(), access, (page - 1) * page_size, page_size, body.enable_graph
+            identifiers, access, (page - 1) * page_size, page_size, body.enable_graph, filters
         )
 
     async def list_memories(self, body: HostedList, access: Access) -> Found:
         """The v1 / v2 list without pages: the newest `limit` memories of the scope."""
-        return await self.memories.list_memories(body.identifiers(), body.limit, access, enable_graph=body.enable_graph)
+        identifiers, filters = body.scope()
+        return await self.memories.list_memories(
+            identifiers, body.limit, access, enable_graph=body.enable_graph, filters=filters
+        )
 
     async def search(self, body: HostedSearch, access: Access) -> Found:
         request = validated(

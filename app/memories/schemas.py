@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.filters import names_scopes
 from app.params import IDENTIFIER_KEYS, Identifier
 
 # Keys the server owns inside a memory's payload; user metadata may not overwrite them.
@@ -33,6 +34,7 @@ RESERVED_PAYLOAD_KEYS = frozenset(
         "role",
         "extraction",
         "expiration_date",
+        "immutable",
         *IDENTIFIER_KEYS,
     }
 )
@@ -158,12 +160,37 @@ class MemoryCreate(Scope):
         None,
         description="Graph memory for this write (default: on when the server has it); true without it is a 422.",
     )
+    timestamp: datetime | None = Field(
+        None, description="When the memories were made (ISO time or Unix seconds): their created_at (mem0's)."
+    )
+    immutable: bool = Field(False, description="The memories cannot be updated later (409), only deleted (mem0's).")
+    includes: StrictStr | None = Field(
+        None, min_length=1, max_length=MAX_PROMPT_CHARS, description="With infer: true, what to remember (mem0's)."
+    )
+    excludes: StrictStr | None = Field(
+        None, min_length=1, max_length=MAX_PROMPT_CHARS, description="With infer: true, what never to remember."
+    )
 
     @model_validator(mode="after")
     def _prompt_needs_inference(self) -> MemoryCreate:
-        if self.prompt is not None and not self.infer:
-            raise ValueError("prompt instructs the fact extraction, which only infer: true runs; drop one of them")
+        for name in ("prompt", "includes", "excludes"):
+            if getattr(self, name) is not None and not self.infer:
+                raise ValueError(f"{name} instructs the fact extraction, which only infer: true runs; drop one of them")
         return self
+
+    @field_validator("timestamp")
+    @classmethod
+    def _timestamp_has_a_zone(cls, value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+    def instructions(self) -> str | None:
+        """The caller's instructions for the extraction: `prompt`, and mem0's `includes` / `excludes`."""
+        parts = [self.prompt] if self.prompt else []
+        if self.includes:
+            parts.append(f"Only remember facts about: {self.includes}")
+        if self.excludes:
+            parts.append(f"Never remember facts about: {self.excludes}")
+        return "\n".join(parts) or None
 
     def metadata_copies_bytes(self) -> int:
         """mem0's layout copies the metadata into every memory a write stores: its JSON size times the messages
@@ -204,10 +231,10 @@ class SearchRequest(Scope):
 
     @model_validator(mode="after")
     def _needs_identifier(self) -> SearchRequest:
-        in_filters = {key for key in IDENTIFIER_KEYS if (self.filters or {}).get(key) is not None}
-        if not self.identifiers() and not in_filters:
+        if not self.identifiers() and not names_scopes(self.filters or {}):
             raise ValueError(
-                "at least one identifier (user_id, agent_id or run_id) is required, top-level or in filters"
+                "at least one identifier (user_id, agent_id or run_id) is required, top-level or in filters "
+                '(a value, "*", {"in": [...]} or an OR of them)'
             )
         return self
 

@@ -14,8 +14,8 @@ from psycopg_pool import AsyncConnectionPool
 from app.auth.access import Access
 from app.config import Settings
 from app.db.errors import storage_errors
-from app.errors import Forbidden, InvalidInput, NotFound
-from app.filters import access_where, scope_where
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.filters import access_where, names_scopes, scope_where
 from app.graph.names import Relation
 from app.graph.service import GraphService, clear_graph, forget_memories, graph_wanted, list_item, search_item
 from app.jobs.repository import JobRepository
@@ -60,6 +60,13 @@ def to_item(memory: StoredMemory, *, with_score: bool = False) -> dict[str, Any]
     if with_score and memory.distance is not None:
         item["score"] = max(0.0, 1.0 - memory.distance)
     return item
+
+
+SCOPE_REQUIRED = (
+    "name the scope: an identifier (user_id, agent_id or run_id) as a plain value, top-level or in filters, or "
+    'in filters "*" (every one your key may read), {"in": [...]} or an OR of them; other operators on identifiers '
+    "do not name a scope"
+)
 
 
 @dataclass(frozen=True)
@@ -121,25 +128,32 @@ class MemoryService:
         *,
         show_expired: bool = False,
         enable_graph: bool | None = None,
+        filters: dict[str, Any] | None = None,
     ) -> Found:
-        if not identifiers:
-            raise InvalidInput("at least one identifier (user_id, agent_id or run_id) is required")
+        if not identifiers and not names_scopes(filters or {}):
+            raise InvalidInput(SCOPE_REQUIRED)
         limit = self._bounded(limit, DEFAULT_LIST_LIMIT, self.settings.max_list_limit, "limit")
         uses_graph = graph_wanted(self.settings, enable_graph)
         async with storage_errors(), self.pool.connection() as conn:
             memories = await self.repository.list_scope(
-                conn, scope_where(access, identifiers, show_expired=show_expired), limit
+                conn, scope_where(access, identifiers, filters, show_expired=show_expired), limit
             )
         relations = await self.graph.valid_relations(scope_where(access, identifiers)) if uses_graph else None
         return Found([to_item(memory) for memory in memories], relations)
 
     async def list_page(
-        self, identifiers: dict[str, str], access: Access, offset: int, limit: int, enable_graph: bool | None = None
+        self,
+        identifiers: dict[str, str],
+        access: Access,
+        offset: int,
+        limit: int,
+        enable_graph: bool | None = None,
+        filters: dict[str, Any] | None = None,
     ) -> tuple[int, Found]:
         """The scope's size and the `limit` memories after the newest `offset` (newest first); the deepest
         reachable memory is MEM0_MAX_LIST_LIMIT."""
-        if not identifiers:
-            raise InvalidInput("at least one identifier (user_id, agent_id or run_id) is required")
+        if not identifiers and not names_scopes(filters or {}):
+            raise InvalidInput(SCOPE_REQUIRED)
         deepest = self.settings.max_list_limit
         if offset + limit > deepest:
             raise InvalidInput(
@@ -147,11 +161,11 @@ class MemoryService:
                 "narrow the scope or use larger pages"
             )
         uses_graph = graph_wanted(self.settings, enable_graph)
-        where = scope_where(access, identifiers)
+        where = scope_where(access, identifiers, filters)
         async with storage_errors(), self.pool.connection() as conn:
             count = await self.repository.count_scope(conn, where, UNCAPPED)
             memories = await self.repository.list_scope(conn, where, offset + limit)
-        relations = await self.graph.valid_relations(where) if uses_graph else None
+        relations = await self.graph.valid_relations(scope_where(access, identifiers)) if uses_graph else None
         return count, Found([to_item(memory) for memory in memories[offset:]], relations)
 
     async def search(self, request: SearchRequest, access: Access) -> Found:
@@ -161,12 +175,8 @@ class MemoryService:
         for key in IDENTIFIER_KEYS:
             if key not in identifiers and isinstance(filters.get(key), str) and filters[key] != "*":
                 identifiers[key] = filters.pop(key)
-        if not identifiers:
-            # An operator on an identifier ({"user_id": {"ne": ""}}) would widen the search to every scope.
-            raise InvalidInput(
-                "at least one identifier (user_id, agent_id or run_id) is required as a plain value, "
-                "top-level or in filters; operators on identifiers do not name a scope"
-            )
+        if not identifiers and not names_scopes(filters):
+            raise InvalidInput(SCOPE_REQUIRED)
         top_k = self._bounded(request.top_k or request.limit, DEFAULT_TOP_K, self.settings.max_top_k, "top_k")
         where = scope_where(access, identifiers, filters, show_expired=request.show_expired)
         vector = await self.query_embeddings.get_or_embed(
@@ -221,6 +231,8 @@ class MemoryService:
             memory = await self.repository.get(conn, memory_id, access_where(access), lock=True)
             if memory is None:
                 raise NotFound(f"no memory with id {memory_id}")
+            if memory.payload.get("immutable") is True:
+                raise Conflict(f"memory {memory_id} was stored immutable; delete it and add a new one instead")
             old_text = memory.payload.get("data")
             payload = (
                 {k: v for k, v in memory.payload.items() if k in RESERVED_PAYLOAD_KEYS}

@@ -232,7 +232,7 @@ class JobWorkers:
         known = None
         if uses_graph:
             known = await self.graph.known_relations(request.identifiers(), render_conversation(messages))
-        extraction = await self._extract(messages, request.prompt, known)
+        extraction = await self._extract(messages, request.instructions(), known)
         self._report_dropped(job, extraction)
         async with storage_errors(), self.pool.connection() as conn:
             await self.repository.save_extraction(conn, job, extraction.to_json())

@@ -24,10 +24,13 @@ HONOURED = {
         "infer",  # test_mem0_clients
         "custom_instructions",  # test_upstream_fields (prompt), test_hosted_api
         "expiration_date",  # test_upstream_fields, test_hosted_api
+        "timestamp",  # test_hosted_fields
     },
     # test_upstream_fields, test_hosted_api, test_hybrid_search (keyword search is always on)
-    "search": {"filters", "top_k", "threshold", "show_expired", "latest_only", "keyword_search"},
-    "get_all": {"filters", "page", "page_size", "latest_only"},  # test_mem0_clients (pages)
+    # test_hosted_versions (metadata as an equality filter)
+    "search": {"filters", "top_k", "threshold", "show_expired", "latest_only", "keyword_search", "metadata"},
+    # test_mem0_clients (pages), test_hosted_fields (dates)
+    "get_all": {"filters", "page", "page_size", "latest_only", "start_date", "end_date"},
     "update": {"text", "metadata", "expiration_date"},  # test_upstream_fields, test_mem0_clients
 }
 # A value each field can take, so a refusal is about the field, not a malformed value.
