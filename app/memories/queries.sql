@@ -8,7 +8,7 @@ WITH new AS (
                          %(texts)s::text[], %(actor_ids)s::text[], %(roles)s::text[])
         AS new (id, vector, payload, text, actor_id, role)
 ), added AS (
-    INSERT INTO "{collection}" (id, vector, payload) SELECT id, vector, payload FROM new
+    INSERT INTO "{collection}" (id, vector, payload, written_here) SELECT id, vector, payload, true FROM new
 )
 INSERT INTO memory_history (id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role)
 SELECT gen_random_uuid(), id, NULL, text, 'ADD', now(), now(), false, actor_id, role FROM new
@@ -135,6 +135,10 @@ INSERT INTO memory_history (id, memory_id, old_memory, new_memory, event, create
 SELECT gen_random_uuid(), id, payload ->> 'data', NULL, 'DELETE', now(), now(), true, payload ->> 'actor_id', payload ->> 'role'
 FROM gone
 RETURNING memory_id
+
+-- A memory another client (mem0's own library) wrote: it keeps that memory's history elsewhere.
+-- name: written_elsewhere
+SELECT id, payload FROM "{collection}" WHERE id = %(memory_id)s AND NOT written_here AND {where}
 
 -- name: history
 SELECT id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role

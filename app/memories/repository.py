@@ -169,5 +169,13 @@ class MemoryRepository:
         names = [column.name for column in cursor.description or []]
         return [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
 
+    async def written_elsewhere(self, conn: AsyncConnection, memory_id: UUID, where: Where) -> StoredMemory | None:
+        """The memory, if another client wrote it (and `where` shows it)."""
+        cursor = await conn.execute(
+            self._with_where("written_elsewhere", where), {**where.params, "memory_id": memory_id}
+        )
+        row = await cursor.fetchone()
+        return StoredMemory(row[0], row[1]) if row else None
+
     async def reset(self, conn: AsyncConnection) -> None:
         await conn.execute(self.q["reset_all"])

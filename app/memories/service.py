@@ -263,6 +263,9 @@ class MemoryService:
         memory_id = parse_memory_id(raw_id)
         async with storage_errors(), self.pool.connection() as conn:
             rows = await self.repository.history(conn, memory_id, access_where(access))
+            other = None if rows else await self.repository.written_elsewhere(conn, memory_id, access_where(access))
+        if other is not None:
+            rows = [added_by_another_client(other)]
         if not rows:
             raise NotFound(f"no history for memory id {memory_id}")
         return [
@@ -321,6 +324,31 @@ class MemoryService:
         if not 1 <= value <= maximum:
             raise InvalidInput(f"{name} must be between 1 and {maximum}, got {value}")
         return value
+
+
+def added_by_another_client(memory: StoredMemory) -> dict[str, Any]:
+    """The ADD of a memory another client (mem0's own library) wrote on this table, rebuilt from the memory itself:
+    that client keeps its history elsewhere. Its id is the memory's."""
+    payload = memory.payload
+    return {
+        "id": memory.id,
+        "memory_id": memory.id,
+        "old_memory": None,
+        "new_memory": payload.get("data"),
+        "event": "ADD",
+        "created_at": _parsed(payload.get("created_at")),
+        "updated_at": None,
+        "is_deleted": False,
+        "actor_id": payload.get("actor_id"),
+        "role": payload.get("role"),
+    }
+
+
+def _parsed(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _iso(value: datetime | None) -> str | None:
