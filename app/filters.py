@@ -19,6 +19,8 @@ _COMPARISONS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _LOGICAL = ("AND", "OR", "NOT")
 # Payload keys holding ISO dates or timestamps: range filters on them compare instants.
 DATE_KEYS = frozenset({"created_at", "updated_at", "expiration_date"})
+# Payload keys holding a list of names (mem0's categories): a value matches when the list holds it.
+LIST_KEYS = frozenset({"categories"})
 
 
 class Where:
@@ -43,6 +45,8 @@ class Where:
         self.parts.append(self._equals(key, value))
 
     def _equals(self, key: str, value: Any) -> sql.Composable:
+        if key in LIST_KEYS:
+            return sql.SQL("coalesce(payload -> {} ? {}, false)").format(self._key(key), self._param(_as_text(value)))
         return sql.SQL("payload ->> {} = {}").format(self._key(key), self._param(_as_text(value)))
 
     def exclude_expired(self) -> None:
@@ -98,7 +102,11 @@ class Where:
         if operator in ("in", "nin"):
             if not isinstance(value, list) or not value:
                 raise InvalidInput(f"{path}.{operator} needs a non-empty list")
-            test = sql.SQL("{} = ANY({})").format(field, self._param([_as_text(item) for item in value]))
+            values = self._param([_as_text(item) for item in value])
+            if key in LIST_KEYS:
+                test = sql.SQL("payload -> {} ?| {}").format(self._key(key), values)
+            else:
+                test = sql.SQL("{} = ANY({})").format(field, values)
             return test if operator == "in" else sql.SQL("NOT coalesce({}, false)").format(test)
         if operator in _COMPARISONS:
             comparison = sql.SQL(_COMPARISONS[operator])

@@ -156,6 +156,7 @@ class HostedAdd(ScopedModel):
     immutable: bool = False
     includes: StrictStr | None = None
     excludes: StrictStr | None = None
+    custom_categories: list[dict[StrictStr, StrictStr]] | None = None
 
     @model_validator(mode="after")
     def _instructions_need_inference(self) -> HostedAdd:
@@ -218,6 +219,7 @@ class HostedSearch(ScopedModel):
     latest_only: bool | None = None
     output_format: Literal["v1.0", "v1.1"] | None = None
     enable_graph: bool | None = Field(None, description="Relations around the entities the query names.")
+    categories: list[StrictStr] | None = Field(None, description="Only memories in one of these categories.")
     limit: int | None = Field(None, ge=1, description="Older name for top_k.")
     metadata: dict[str, Any] | None = Field(None, description="Equality conditions on the memories' metadata.")
 

@@ -157,6 +157,7 @@ class HostedService:
                 "immutable": body.immutable,
                 "includes": body.includes,
                 "excludes": body.excludes,
+                "custom_categories": body.custom_categories,
             },
         )
         return await self.writes.accept(create, access, key)
@@ -185,6 +186,7 @@ class HostedService:
                 "threshold": body.threshold,
                 "show_expired": body.show_expired,
                 "enable_graph": body.enable_graph,
+                "categories": body.categories,
             },
         )
         return await self.memories.search(request, access)

@@ -37,7 +37,7 @@ def made_at(request: MemoryCreate) -> str:
 
 
 def _draft(
-    request: MemoryCreate, text: str, created_at: str, role: str, actor_id: str | None, marks: dict[str, str]
+    request: MemoryCreate, text: str, created_at: str, role: str, actor_id: str | None, marks: dict[str, Any]
 ) -> MemoryDraft:
     payload: dict[str, Any] = {
         **(request.metadata or {}),
@@ -81,7 +81,17 @@ def drafts_from_messages(request: MemoryCreate, *, extraction: str | None = None
     return drafts
 
 
-def drafts_from_facts(request: MemoryCreate, facts: list[str]) -> list[MemoryDraft]:
-    """One memory per distinct extracted fact, attributed to the user."""
+def drafts_from_facts(
+    request: MemoryCreate, facts: list[str], categories: list[list[str]] | None = None
+) -> list[MemoryDraft]:
+    """One memory per distinct extracted fact, attributed to the user, with the categories the extraction gave it."""
     created_at = made_at(request)
-    return [_draft(request, fact, created_at, "user", None, {"extraction": "llm"}) for fact in dict.fromkeys(facts)]
+    found: dict[str, list[str]] = {}
+    for index, fact in enumerate(facts):
+        found.setdefault(fact, categories[index] if categories and index < len(categories) else [])
+    return [
+        _draft(
+            request, fact, created_at, "user", None, {"extraction": "llm"} | ({"categories": names} if names else {})
+        )
+        for fact, names in found.items()
+    ]

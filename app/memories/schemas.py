@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.config import CATEGORY_NAME
 from app.filters import names_scopes
 from app.params import IDENTIFIER_KEYS, Identifier
 
@@ -35,6 +36,7 @@ RESERVED_PAYLOAD_KEYS = frozenset(
         "extraction",
         "expiration_date",
         "immutable",
+        "categories",
         *IDENTIFIER_KEYS,
     }
 )
@@ -44,6 +46,8 @@ RESERVED_PAYLOAD_KEYS = frozenset(
 # these are the bounds. Metadata is copied into every memory row and read back on every search, so it is bounded
 # by size and by depth: 32 levels stays far below pydantic's serialisation depth limit, so no stored row can fail
 # to serialise (rows stored before the limit are clipped on the way out, see MemoryItem).
+MAX_CUSTOM_CATEGORIES = 50
+MAX_CATEGORY_DESCRIPTION_CHARS = 500
 MAX_TEXT_CHARS = 20_000  # a search query or an updated memory text: what one embedding call reads
 MAX_PROMPT_CHARS = 4_000  # extra extraction instructions: a paragraph, not a second conversation
 MAX_METADATA_DEPTH = 32
@@ -170,10 +174,17 @@ class MemoryCreate(Scope):
     excludes: StrictStr | None = Field(
         None, min_length=1, max_length=MAX_PROMPT_CHARS, description="With infer: true, what never to remember."
     )
+    custom_categories: list[dict[StrictStr, StrictStr]] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_CUSTOM_CATEGORIES,
+        description="With infer: true, the categories the extraction gives each fact, as [{name: description}] "
+        "(mem0's); default: MEM0_CATEGORIES.",
+    )
 
     @model_validator(mode="after")
     def _prompt_needs_inference(self) -> MemoryCreate:
-        for name in ("prompt", "includes", "excludes"):
+        for name in ("prompt", "includes", "excludes", "custom_categories"):
             if getattr(self, name) is not None and not self.infer:
                 raise ValueError(f"{name} instructs the fact extraction, which only infer: true runs; drop one of them")
         return self
@@ -182,6 +193,26 @@ class MemoryCreate(Scope):
     @classmethod
     def _timestamp_has_a_zone(cls, value: datetime | None) -> datetime | None:
         return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+    @field_validator("custom_categories")
+    @classmethod
+    def _one_named_category_each(cls, value: list[dict[str, str]] | None) -> list[dict[str, str]] | None:
+        for index, category in enumerate(value or []):
+            if len(category) != 1:
+                raise ValueError(f"custom_categories.{index}: one {{name: description}} per category")
+            [(name, description)] = category.items()
+            if not CATEGORY_NAME.fullmatch(name) or len(description) > MAX_CATEGORY_DESCRIPTION_CHARS:
+                raise ValueError(
+                    f"custom_categories.{index}: a name of lowercase words joined by _ (at most 64 characters) and a "
+                    f"description of at most {MAX_CATEGORY_DESCRIPTION_CHARS} characters"
+                )
+        return value
+
+    def category_list(self) -> list[tuple[str, str]] | None:
+        """The write's own categories with their descriptions (None: the server's MEM0_CATEGORIES)."""
+        if self.custom_categories is None:
+            return None
+        return [next(iter(category.items())) for category in self.custom_categories]
 
     def instructions(self) -> str | None:
         """The caller's instructions for the extraction: `prompt`, and mem0's `includes` / `excludes`."""
@@ -222,6 +253,9 @@ class SearchRequest(Scope):
     show_expired: bool = Field(False, description="Include memories past their expiration_date.")
     enable_graph: bool | None = Field(
         None, description="Add the graph's relations around the entities the query names (default: with the graph)."
+    )
+    categories: list[StrictStr] | None = Field(
+        None, min_length=1, description="Only memories in one of these categories (mem0's)."
     )
     explain: bool = Field(
         False,
@@ -272,6 +306,8 @@ class MemoryItem(BaseModel):
     actor_id: str | None = None
     role: str | None = None
     expiration_date: str | None = None
+    categories: list[str] | None = None
+    immutable: bool | None = None
     score: float | None = None
 
     @field_validator("metadata", mode="before")

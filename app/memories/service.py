@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_TOP_K = 10
 DEFAULT_LIST_LIMIT = 20  # upstream mem0's default page
 UNCAPPED = 2**62  # a count_scope cap no scope reaches
-_PROMOTED_KEYS = (*IDENTIFIER_KEYS, "actor_id", "role", "expiration_date")
+_PROMOTED_KEYS = (*IDENTIFIER_KEYS, "actor_id", "role", "expiration_date", "categories", "immutable")
 
 
 def parse_memory_id(raw: str) -> uuid.UUID:
@@ -171,6 +171,10 @@ class MemoryService:
     async def search(self, request: SearchRequest, access: Access) -> Found:
         uses_graph = graph_wanted(self.settings, request.enable_graph)
         filters = dict(request.filters or {})
+        if request.categories is not None:
+            if "categories" in filters:
+                raise InvalidInput("give categories in the body or in filters, not both")
+            filters["categories"] = {"in": request.categories}
         identifiers = request.identifiers()
         for key in IDENTIFIER_KEYS:
             if key not in identifiers and isinstance(filters.get(key), str) and filters[key] != "*":

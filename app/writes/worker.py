@@ -232,7 +232,8 @@ class JobWorkers:
         known = None
         if uses_graph:
             known = await self.graph.known_relations(request.identifiers(), render_conversation(messages))
-        extraction = await self._extract(messages, request.instructions(), known)
+        categories = request.category_list() or [(name, "") for name in self.settings.categories]
+        extraction = await self._extract(messages, request.instructions(), known, categories)
         self._report_dropped(job, extraction)
         async with storage_errors(), self.pool.connection() as conn:
             await self.repository.save_extraction(conn, job, extraction.to_json())
@@ -254,7 +255,7 @@ class JobWorkers:
     def _drafts(self, request: MemoryCreate, extraction: Extraction) -> tuple[list[MemoryDraft], str]:
         """The memories to store and how they were found, by MEM0_INFER_EMPTY_POLICY when there are no facts."""
         if extraction.facts:
-            return drafts_from_facts(request, extraction.facts), "llm"
+            return drafts_from_facts(request, extraction.facts, extraction.categories), "llm"
         policy = self.settings.infer_empty_policy
         if policy == "store_raw":
             return drafts_from_messages(request, extraction="raw_fallback"), "raw_fallback"
@@ -263,7 +264,11 @@ class JobWorkers:
         return [], "none"
 
     async def _extract(
-        self, messages: list[dict[str, str]], instructions: str | None, known: list[Relation] | None
+        self,
+        messages: list[dict[str, str]],
+        instructions: str | None,
+        known: list[Relation] | None,
+        categories: list[tuple[str, str]],
     ) -> Extraction:
         """The facts of the whole conversation, window by window when it is longer than one context window."""
         windows = conversation_windows(
@@ -272,12 +277,17 @@ class JobWorkers:
             max_ctx=self.settings.llm_num_ctx,
             instructions=instructions,
             known=known,
+            categories=categories,
         )
-        extractions = [await self._extract_window(window, instructions, known) for window in windows]
+        extractions = [await self._extract_window(window, instructions, known, categories) for window in windows]
         return merge_extractions(extractions)
 
     async def _extract_window(
-        self, messages: list[dict[str, str]], instructions: str | None, known: list[Relation] | None
+        self,
+        messages: list[dict[str, str]],
+        instructions: str | None,
+        known: list[Relation] | None,
+        categories: list[tuple[str, str]],
     ) -> Extraction:
         models = [self.models.primary] + ([self.models.fallback] if self.models.fallback else [])
         last: AppError | None = None
@@ -299,6 +309,7 @@ class JobWorkers:
                             max_ctx=self.settings.llm_num_ctx,
                             instructions=instructions,
                             known=known,
+                            categories=categories,
                         )
                 self.models.on_fallback = model != self.models.primary
                 return result

@@ -201,7 +201,7 @@ def test_expiration_dates_are_honoured_as_mem0_does(hosted, app_api):
         ("/v3/memories/add/", {"output_format": "v2.0"}, "output_format"),
         ("/v3/memories/search/", {"rerank": True}, "rerank"),
         ("/v3/memories/search/", {"keyword_search": False}, "keyword_search"),
-        ("/v3/memories/search/", {"categories": ["food"]}, "categories"),
+        ("/v3/memories/search/", {"categories": "food"}, "categories"),
         ("/v3/memories/search/", {"fields": ["memory"]}, "fields"),
         ("/v3/memories/", {"start_date": "soon"}, "start_date"),
         ("/v3/memories/", {"filters": {"user_id": {"ne": "u"}}}, "user_id"),

@@ -98,3 +98,40 @@ def test_every_user_and_or_across_users_stay_within_the_keys_scopes(hosted, app_
         everyone = client.post("/search", json={"query": "green tea", "filters": {"user_id": "*"}, "top_k": 100})
     assert everyone.status_code == 200, everyone.text
     assert sorted(m["user_id"] for m in everyone.json()["results"]) == sorted([alice, bob, carol])
+
+
+def test_the_one_extraction_call_gives_each_fact_categories_that_search_filters_on(hosted, standin):
+    user = _user()
+    standin.reset_stats()
+    body = {
+        "messages": [{"role": "user", "content": "I drink green tea. I moved to Porto last year."}],
+        "user_id": user,
+        "custom_categories": [{"food": "what the user eats and drinks"}, {"travel": "trips and moves"}],
+        "async_mode": False,
+    }
+
+    assert hosted.post("/v3/memories/add/", json=body).status_code == 200
+
+    chats = [request for request in standin.stats()["requests"] if request["op"] == "chat"]
+    assert len(chats) == 1 and "food (what the user eats and drinks)" in chats[0]["system"]
+    listed = hosted.post("/v3/memories/", json={"filters": {"user_id": user}}).json()["results"]
+    assert {m["memory"]: m["categories"] for m in listed} == {
+        "I drink green tea": ["food"],
+        "I moved to Porto last year": ["travel"],
+    }
+    search = {"query": "tea Porto", "filters": {"user_id": user}, "threshold": 0, "categories": ["travel"]}
+    assert [m["memory"] for m in hosted.post("/v3/memories/search/", json=search).json()["results"]] == [
+        "I moved to Porto last year"
+    ]
+    by_filter = {"filters": {"AND": [{"user_id": user}, {"categories": {"in": ["food"]}}]}}
+    assert [m["memory"] for m in hosted.post("/v3/memories/", json=by_filter).json()["results"]] == [
+        "I drink green tea"
+    ]
+
+
+def test_without_custom_categories_the_servers_list_is_used(hosted):
+    user = _user()
+    body = {"messages": [{"role": "user", "content": "I cook pasta"}], "user_id": user, "async_mode": False}
+    assert hosted.post("/v3/memories/add/", json=body).status_code == 200
+    [memory] = hosted.post("/v3/memories/", json={"filters": {"user_id": user}}).json()["results"]
+    assert memory["categories"] == ["food"]

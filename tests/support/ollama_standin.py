@@ -206,6 +206,18 @@ def relations_from_facts(
     return relations, ended
 
 
+_CATEGORY_WORDS = {"food": ("tea", "coffee", "eat", "food", "cook"), "travel": ("travel", "flight", "trip", "moved")}
+
+
+def categories_of(fact: str, allowed: Sequence[str]) -> list[str]:
+    """A fact's categories from `allowed`: those named in it, or whose cue words it uses; `misc` otherwise."""
+    words = set(re.findall(r"[a-z]+", fact.lower()))
+    found = [
+        name for name in allowed if name.replace("_", " ") in fact.lower() or words & set(_CATEGORY_WORDS.get(name, ()))
+    ]
+    return found or (["misc"] if "misc" in allowed else [])
+
+
 def estimate_tokens(text: str) -> int:
     """The stand-in's token count for a text: one token per four characters."""
     return math.ceil(len(text) / 4)
@@ -807,15 +819,16 @@ class Standin:
             return self.config.chat_reply
         if fmt:
             facts = facts_from_messages(messages)
-            if isinstance(fmt, dict) and "relations" in fmt.get("properties", {}):
-                relations, ended = relations_from_facts(facts, known_relations(messages))
-                entities = entities_from_facts(facts)
-                return json.dumps(
-                    {"facts": facts, "entities": entities, "relations": relations, "ended_relations": ended}
-                )
-            if isinstance(fmt, dict) and "entities" in fmt.get("properties", {}):
-                return json.dumps({"facts": facts, "entities": entities_from_facts(facts)})
-            return json.dumps({"facts": facts})
+            properties = fmt.get("properties", {}) if isinstance(fmt, dict) else {}
+            reply: dict[str, Any] = {"facts": facts}
+            if "entities" in properties:
+                reply["entities"] = entities_from_facts(facts)
+            if "relations" in properties:
+                reply["relations"], reply["ended_relations"] = relations_from_facts(facts, known_relations(messages))
+            if "fact_categories" in properties:
+                allowed = properties["fact_categories"]["items"]["items"].get("enum", [])
+                reply["fact_categories"] = [categories_of(fact, allowed) for fact in facts]
+            return json.dumps(reply)
         last_user = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
         first_sentence = next(iter(facts_from_text(last_user)), "")
         return f"Stand-in reply to: {first_sentence[:80]}"
