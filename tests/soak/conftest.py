@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +26,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.fixture
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestartablePostgres]:
+    """Run as root, pg_ctl runs as pgserver's own user, which must reach the data directory at every stop and start.
+    So the data directory lies outside /tmp/pytest-of-<user>: each pytest session that starts, another checkout's
+    included, resets that directory to 0700."""
     os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("xdg")))
-    with restartable_postgres(tmp_path_factory.mktemp("postgres")) as postgres:
-        yield postgres
+    root = Path(tempfile.mkdtemp(prefix="mem0-soak-postgres-"))
+    try:
+        with restartable_postgres(root) as postgres:
+            yield postgres
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
