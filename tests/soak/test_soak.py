@@ -63,6 +63,8 @@ OLLAMA_ERRORS_S = 4.0
 OLLAMA_HANG_S = 5.0
 GAP_S = 4.0
 REPLICA_DEAD_S = 1.0
+# A start beside the load (and whatever else shares the machine) takes several times an idle one's 2-3 s.
+REPLICA_START_TIMEOUT_S = 90.0
 POSTGRES_DOWN_S = 3.0
 CALM_S = 10.0
 # Ollama's own pace: slow enough that a replica holds requests when it is killed and Postgres when it stops.
@@ -213,7 +215,7 @@ async def fault_schedule(
     await load.keyed_write_on(0, timeout_s=10)
     await timeline.step("replica A killed (SIGKILL) during a keyed write", replica_a.kill)
     await asyncio.sleep(REPLICA_DEAD_S)
-    await timeline.step("replica A starting", lambda: replica_a.start().wait_ready())
+    await timeline.step("replica A starting", lambda: replica_a.start().wait_ready(REPLICA_START_TIMEOUT_S))
     timeline.mark("replica A ready")
     await asyncio.sleep(GAP_S)
     await load.keyed_write_on(1, timeout_s=10)
