@@ -13,7 +13,7 @@ from psycopg import sql
 
 from app.auth.access import Access, restriction_sql
 from app.errors import InvalidInput
-from app.params import IDENTIFIER_KEYS
+from app.params import SCOPE_KEYS
 
 _COMPARISONS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _LOGICAL = ("AND", "OR", "NOT")
@@ -153,7 +153,7 @@ def names_scopes(filters: Mapping[str, Any]) -> bool:
         if key in ("AND", "OR") and isinstance(condition, list) and condition:
             if all(isinstance(c, dict) and names_scopes(c) for c in condition):
                 return True
-        elif key in IDENTIFIER_KEYS and (
+        elif key in SCOPE_KEYS and (
             isinstance(condition, str) or (isinstance(condition, dict) and set(condition) <= {"eq", "in"})
         ):
             return True

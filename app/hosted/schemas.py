@@ -20,10 +20,8 @@ from pydantic import (
 
 from app.errors import InvalidInput, describe_problems
 from app.memories.schemas import MAX_TEXT_CHARS, Filters, MemoryList, Message, Metadata
-from app.params import IDENTIFIER_KEYS, MAX_PAGE_SIZE, Identifier
+from app.params import MAX_PAGE_SIZE, SCOPE_KEYS, Identifier
 
-# mem0's hosted API also scopes by app_id; this server (and its table layout) knows user, agent and run only.
-APP_ID_REFUSAL = "app_id is not supported: this server scopes memories by user_id, agent_id and run_id"
 MAX_BATCH = 1000
 DEFAULT_PAGE_SIZE = 100
 
@@ -83,15 +81,13 @@ def flatten_filters(filters: dict[str, Any] | None) -> dict[str, Any]:
                 return conditions  # the same key twice: left for the filter language to judge
             merged.update(clause)
         conditions = merged
-    if "app_id" in conditions:
-        raise InvalidInput(f"filters.{APP_ID_REFUSAL}")
     return conditions
 
 
 def split_filters(filters: dict[str, Any] | None) -> tuple[dict[str, str], dict[str, Any]]:
     """The identifiers a hosted `filters` names as plain values, and every other condition."""
     conditions = flatten_filters(filters)
-    identifiers = {k: conditions.pop(k) for k in IDENTIFIER_KEYS if isinstance(conditions.get(k), str)}
+    identifiers = {k: conditions.pop(k) for k in SCOPE_KEYS if isinstance(conditions.get(k), str)}
     return identifiers, conditions
 
 
@@ -126,9 +122,10 @@ class ScopedModel(HostedModel):
     user_id: Identifier | None = None
     agent_id: Identifier | None = None
     run_id: Identifier | None = None
+    app_id: Identifier | None = None
 
     def top_level(self) -> dict[str, str]:
-        return {k: v for k in IDENTIFIER_KEYS if (v := getattr(self, k)) is not None}
+        return {k: v for k in SCOPE_KEYS if (v := getattr(self, k)) is not None}
 
     def merged(self, in_filters: dict[str, Any], where: str) -> dict[str, Any]:
         """`in_filters` with the top-level identifiers added; one named twice with two values is a 422."""

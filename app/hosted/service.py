@@ -12,7 +12,6 @@ from typing import Any
 from app.auth.access import Access
 from app.errors import AppError, InvalidInput, NotFound
 from app.hosted.schemas import (
-    APP_ID_REFUSAL,
     BatchDelete,
     BatchUpdate,
     HostedAdd,
@@ -27,7 +26,7 @@ from app.idempotency.schemas import KeyedRequest
 from app.memories.schemas import MemoryCreate, MemoryUpdate, SearchRequest
 from app.memories.service import Found, MemoryService
 from app.metrics import Metrics
-from app.params import IDENTIFIER_KEYS
+from app.params import SCOPE_KEYS
 from app.scopes.service import ScopeService
 from app.writes.results import WriteResult
 from app.writes.service import WriteService
@@ -81,14 +80,12 @@ def added_body(result: WriteResult) -> dict[str, Any]:
 def delete_all_scope(params: dict[str, str]) -> dict[str, str]:
     """The scope of `DELETE /v1/memories/`: user_id / agent_id / run_id query parameters, or `filters` as a JSON
     object or the Python dict literal mem0's Python client puts there (`str(dict)`)."""
-    unknown = sorted(set(params) - {*IDENTIFIER_KEYS, "filters"})
-    if "app_id" in unknown:
-        raise InvalidInput(APP_ID_REFUSAL)
+    unknown = sorted(set(params) - {*SCOPE_KEYS, "filters"})
     if unknown:
         raise InvalidInput(
-            f"delete_all: parameters {', '.join(unknown)} are not supported; use user_id, agent_id, run_id"
+            f"delete_all: parameters {', '.join(unknown)} are not supported; use user_id, agent_id, run_id, app_id"
         )
-    identifiers = {k: params[k] for k in IDENTIFIER_KEYS if params.get(k)}
+    identifiers = {k: params[k] for k in SCOPE_KEYS if params.get(k)}
     if "filters" in params:
         identifiers.update(scope_only(_parse_filters_param(params["filters"]), "delete_all"))
     return identifiers
@@ -236,7 +233,7 @@ class HostedService:
     async def delete_scope(self, scope_type: str, name: str, access: Access) -> int:
         """mem0's answer says the user, agent or run was deleted: so one that had no memories is a 404."""
         if scope_type == "app":
-            raise InvalidInput(APP_ID_REFUSAL)
+            raise InvalidInput("an app is deleted with its memories: DELETE /v1/memories/?app_id=<app>")
         deleted = await self.scopes.delete(scope_type, name, access)
         if not deleted:
             raise NotFound(f"no memories of {scope_type} {name[:64]!r} to delete")

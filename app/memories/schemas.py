@@ -20,7 +20,7 @@ from pydantic import (
 
 from app.config import CATEGORY_NAME
 from app.filters import names_scopes
-from app.params import IDENTIFIER_KEYS, Identifier
+from app.params import SCOPE_KEYS, Identifier
 
 # Keys the server owns inside a memory's payload; user metadata may not overwrite them.
 RESERVED_PAYLOAD_KEYS = frozenset(
@@ -37,7 +37,7 @@ RESERVED_PAYLOAD_KEYS = frozenset(
         "expiration_date",
         "immutable",
         "categories",
-        *IDENTIFIER_KEYS,
+        *SCOPE_KEYS,
     }
 )
 
@@ -130,9 +130,10 @@ class Scope(BaseModel):
     user_id: Identifier | None = None
     agent_id: Identifier | None = None
     run_id: Identifier | None = None
+    app_id: Identifier | None = None
 
     def identifiers(self) -> dict[str, str]:
-        return {key: value for key in IDENTIFIER_KEYS if (value := getattr(self, key)) is not None}
+        return {key: value for key in SCOPE_KEYS if (value := getattr(self, key)) is not None}
 
 
 class MemoryCreate(Scope):
@@ -303,6 +304,7 @@ class MemoryItem(BaseModel):
     user_id: str | None = None
     agent_id: str | None = None
     run_id: str | None = None
+    app_id: str | None = None
     actor_id: str | None = None
     role: str | None = None
     expiration_date: str | None = None

@@ -27,7 +27,7 @@ from app.memories.repository import HistoryEvent, MemoryRepository, StoredMemory
 from app.memories.schemas import RESERVED_PAYLOAD_KEYS, MemoryUpdate, SearchRequest
 from app.memories.scope_sizes import ScopeSizes, scope_key
 from app.named_entities.repository import NamedEntityRepository
-from app.params import IDENTIFIER_KEYS
+from app.params import SCOPE_KEYS
 from app.telemetry.service import Telemetry
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_TOP_K = 10
 DEFAULT_LIST_LIMIT = 20  # upstream mem0's default page
 UNCAPPED = 2**62  # a count_scope cap no scope reaches
-_PROMOTED_KEYS = (*IDENTIFIER_KEYS, "actor_id", "role", "expiration_date", "categories", "immutable")
+_PROMOTED_KEYS = (*SCOPE_KEYS, "actor_id", "role", "expiration_date", "categories", "immutable")
 
 
 def parse_memory_id(raw: str) -> uuid.UUID:
@@ -176,7 +176,7 @@ class MemoryService:
                 raise InvalidInput("give categories in the body or in filters, not both")
             filters["categories"] = {"in": request.categories}
         identifiers = request.identifiers()
-        for key in IDENTIFIER_KEYS:
+        for key in SCOPE_KEYS:
             if key not in identifiers and isinstance(filters.get(key), str) and filters[key] != "*":
                 identifiers[key] = filters.pop(key)
         if not identifiers and not names_scopes(filters):

@@ -195,8 +195,7 @@ def test_expiration_dates_are_honoured_as_mem0_does(hosted, app_api):
     ("path", "body", "named"),
     [
         ("/v3/memories/add/", {"custom_instructions": "be brief"}, "custom_instructions"),
-        ("/v3/memories/add/", {"app_id": "my-app"}, "app_id"),
-        ("/v3/memories/add/", {"filters": {"app_id": "my-app"}}, "app_id"),
+        ("/v3/memories/add/", {"app_id": ""}, "app_id"),
         ("/v3/memories/add/", {"expiration_date": "soon"}, "expiration_date"),
         ("/v3/memories/add/", {"output_format": "v2.0"}, "output_format"),
         ("/v3/memories/search/", {"rerank": True}, "rerank"),

@@ -135,3 +135,19 @@ def test_without_custom_categories_the_servers_list_is_used(hosted):
     assert hosted.post("/v3/memories/add/", json=body).status_code == 200
     [memory] = hosted.post("/v3/memories/", json={"filters": {"user_id": user}}).json()["results"]
     assert memory["categories"] == ["food"]
+
+
+def test_app_id_is_a_scope_stored_filtered_and_deleted_like_the_others(hosted):
+    user, app = _user(), f"app-{uuid.uuid4().hex[:8]}"
+    _add(hosted, user, "I use the tea app", app_id=app)
+    in_filters = {"messages": "I use the bike app", "filters": {"user_id": user, "app_id": f"{app}-2"}, "infer": False}
+    assert hosted.post("/v3/memories/add/", json=in_filters).status_code == 200
+
+    only_app = hosted.post("/v3/memories/", json={"filters": {"app_id": app}}).json()["results"]
+    assert [(m["memory"], m["app_id"]) for m in only_app] == [("I use the tea app", app)]
+    found = hosted.post("/v2/memories/search/", json={"query": "app", "filters": {"user_id": user, "app_id": app}})
+    assert [m["memory"] for m in found.json()] == ["I use the tea app"]
+
+    assert hosted.delete("/v1/memories/", params={"app_id": app}).status_code == 200
+    left = hosted.post("/v3/memories/", json={"filters": {"user_id": user}}).json()["results"]
+    assert [m["memory"] for m in left] == ["I use the bike app"]
