@@ -14,11 +14,13 @@ from app.auth.access import Access
 from app.deps import AccessDep, HostedServiceDep, get_access
 from app.errors import MethodNotAllowed
 from app.hosted.schemas import (
+    CLIENT_CONFIG_FIELDS,
     DEFAULT_PAGE_SIZE,
     BatchDelete,
     BatchUpdate,
     HostedAdd,
     HostedList,
+    HostedModel,
     HostedSearch,
     HostedUpdate,
     MemoryPage,
@@ -35,8 +37,21 @@ from app.scopes.schemas import ScopePage
 from app.writes.results import QUEUED_STATUS, STORED_STATUS
 from app.writes.router import json_answer, keyed_request
 
+
+async def client_configuration(
+    request: Request, response: Response, hosted: HostedServiceDep, access: AccessDep
+) -> None:
+    """Client configuration in the query string (mem0ai 1.x and the npm client 2.x put org_id and project_id in
+    every one): counted, and named in the answer, by this for routes answering data and by `_note` for the rest."""
+    in_query = sorted(key for key in request.query_params if key in CLIENT_CONFIG_FIELDS)
+    request.state.ignored_in_query = in_query
+    hosted.note_ignored(in_query, access)
+    if in_query:
+        response.headers[IGNORED_HEADER] = ", ".join(in_query)
+
+
 # Every route here needs a key, the catch-all too: an unknown route does not tell a caller without one anything.
-router = APIRouter(tags=["mem0 hosted API"], dependencies=[Depends(get_access)])
+router = APIRouter(tags=["mem0 hosted API"], dependencies=[Depends(get_access), Depends(client_configuration)])
 
 LOCAL_ORG_ID = "mem0-fixed"
 LOCAL_PROJECT_ID = "default"
@@ -97,9 +112,7 @@ async def add(
     if _as_list(request, body.output_format):
         answer = answer["results"]
     status = QUEUED_STATUS if result.queued else STORED_STATUS
-    return _noted(
-        json_answer(answer, status, replayed=result.replayed), hosted.note_ignored(body.ignored_fields, access)
-    )
+    return _noted(json_answer(answer, status, replayed=result.replayed), request, hosted, access, body)
 
 
 @router.post("/v3/memories/", response_model=MemoryPage, summary="List memories, paged (hosted API)")
@@ -112,7 +125,7 @@ async def list_memories(
     page: PageParam = 1,
     page_size: PageSizeParam = DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:
-    _note(response, hosted.note_ignored(body.ignored_fields, access))
+    _note(response, request, hosted, access, body)
     count, found = await hosted.list_page(body, page, page_size, access)
     return _paged(request, count, page, page_size, found.list_body())
 
@@ -132,7 +145,8 @@ async def list_memories_v2(body: HostedList, request: Request, hosted: HostedSer
     summary="List memories (hosted API v1: the scope as query parameters)",
 )
 async def list_memories_v1(request: Request, hosted: HostedServiceDep, access: AccessDep) -> Response:
-    params = {k: v for k, v in request.query_params.items() if k not in ("page", "page_size")}
+    skipped = {"page", "page_size", *CLIENT_CONFIG_FIELDS}  # client configuration: noted by client_configuration
+    params = {k: v for k, v in request.query_params.items() if k not in skipped}
     return await _listed(validated(HostedList, params), request, hosted, access)
 
 
@@ -140,7 +154,6 @@ async def _listed(body: HostedList, request: Request, hosted: HostedService, acc
     """The v1 / v2 list: a page (`{count, next, previous, results}`) when the client asked for one, else mem0's
     `{results}` (output_format v1.1) or a bare list."""
     page, page_size = request.query_params.get("page"), request.query_params.get("page_size")
-    ignored = hosted.note_ignored(body.ignored_fields, access)
     if page is not None and page_size is not None:
         number, size = validated(PageQuery, {"page": page, "page_size": page_size}).numbers()
         count, found = await hosted.list_page(body, number, size, access)
@@ -150,7 +163,7 @@ async def _listed(body: HostedList, request: Request, hosted: HostedService, acc
         answer = (
             _items(found) if _as_list(request, body.output_format) else MemoryList.model_validate(found.list_body())
         )
-    return _noted(JSONResponse(jsonable_encoder(answer)), ignored)
+    return _noted(JSONResponse(jsonable_encoder(answer)), request, hosted, access, body)
 
 
 @router.post("/v3/memories/search/", response_model=SearchResults, summary="Search memories (hosted API)")
@@ -165,11 +178,10 @@ async def _listed(body: HostedList, request: Request, hosted: HostedService, acc
     summary="Search memories (hosted API v2: a list unless output_format is v1.1)",
 )
 async def search(body: HostedSearch, request: Request, hosted: HostedServiceDep, access: AccessDep) -> Response:
-    ignored = hosted.note_ignored(body.ignored_fields, access)
     found = await hosted.search(body, access)
     as_list = _as_list(request, body.output_format)
     answer: Any = _items(found) if as_list else SearchResults.model_validate(found.search_body())
-    return _noted(JSONResponse(jsonable_encoder(answer)), ignored)
+    return _noted(JSONResponse(jsonable_encoder(answer)), request, hosted, access, body)
 
 
 def _items(found: Found) -> list[MemoryItem]:
@@ -182,14 +194,18 @@ def _as_list(request: Request, output_format: str | None) -> bool:
     return not request.url.path.startswith("/v3/") and output_format != "v1.1"
 
 
-def _noted(response: Response, ignored: str | None) -> Response:
-    _note(response, ignored)
+def _noted(response: Response, request: Request, hosted: HostedService, access: Access, body: HostedModel) -> Response:
+    _note(response, request, hosted, access, body)
     return response
 
 
-def _note(response: Response, ignored: str | None) -> None:
-    if ignored is not None:
-        response.headers[IGNORED_HEADER] = ignored
+def _note(response: Response, request: Request, hosted: HostedService, access: Access, body: HostedModel) -> None:
+    """Counts the client configuration a body carried and names it, with the query string's, in the answer."""
+    in_body = body.ignored_fields
+    hosted.note_ignored(in_body, access)
+    named = sorted({*request.state.ignored_in_query, *in_body})
+    if named:
+        response.headers[IGNORED_HEADER] = ", ".join(named)
 
 
 @router.get("/v1/memories/{memory_id}/", response_model=MemoryItem, summary="Get a memory (hosted API)")
@@ -199,8 +215,14 @@ async def get_memory(memory_id: str, hosted: HostedServiceDep, access: AccessDep
 
 @router.put("/v1/memories/{memory_id}/", response_model=MemoryItem, summary="Update a memory (hosted API)")
 async def update_memory(
-    memory_id: str, body: HostedUpdate, hosted: HostedServiceDep, access: AccessDep
+    memory_id: str,
+    body: HostedUpdate,
+    request: Request,
+    response: Response,
+    hosted: HostedServiceDep,
+    access: AccessDep,
 ) -> dict[str, Any]:
+    _note(response, request, hosted, access, body)
     return await hosted.update(memory_id, body, access)
 
 
@@ -259,12 +281,18 @@ async def delete_scope(scope_type: str, name: str, hosted: HostedServiceDep, acc
 
 
 @router.put("/v1/batch/", response_model=StatusMessage, summary="Update up to 1000 memories (hosted API)")
-async def batch_update(body: BatchUpdate, hosted: HostedServiceDep, access: AccessDep) -> dict[str, str]:
+async def batch_update(
+    body: BatchUpdate, request: Request, response: Response, hosted: HostedServiceDep, access: AccessDep
+) -> dict[str, str]:
+    _note(response, request, hosted, access, body)
     return {"message": f"Successfully updated {await hosted.batch_update(body, access)} memories"}
 
 
 @router.delete("/v1/batch/", response_model=StatusMessage, summary="Delete up to 1000 memories (hosted API)")
-async def batch_delete(body: BatchDelete, hosted: HostedServiceDep, access: AccessDep) -> dict[str, str]:
+async def batch_delete(
+    body: BatchDelete, request: Request, response: Response, hosted: HostedServiceDep, access: AccessDep
+) -> dict[str, str]:
+    _note(response, request, hosted, access, body)
     return {"message": f"Successfully deleted {await hosted.batch_delete(body, access)} memories"}
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from app.auth.access import Access
 from app.errors import AppError, InvalidInput, NotFound
 from app.hosted.schemas import (
+    CLIENT_CONFIG_FIELDS,
     BatchDelete,
     BatchUpdate,
     HostedAdd,
@@ -80,7 +81,7 @@ def added_body(result: WriteResult) -> dict[str, Any]:
 def delete_all_scope(params: dict[str, str]) -> dict[str, str]:
     """The scope of `DELETE /v1/memories/`: user_id / agent_id / run_id query parameters, or `filters` as a JSON
     object or the Python dict literal mem0's Python client puts there (`str(dict)`)."""
-    unknown = sorted(set(params) - {*SCOPE_KEYS, "filters"})
+    unknown = sorted(set(params) - {*SCOPE_KEYS, "filters", *CLIENT_CONFIG_FIELDS})
     if unknown:
         raise InvalidInput(
             f"delete_all: parameters {', '.join(unknown)} are not supported; use user_id, agent_id, run_id, app_id"

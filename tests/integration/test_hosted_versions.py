@@ -105,3 +105,16 @@ def _count(metrics: str, field: str) -> float:
         (row for row in metrics.splitlines() if row.startswith(f'mem0_ignored_fields_total{{field="{field}"}}')), ""
     )
     return float(line.rsplit(" ", 1)[1]) if line else 0.0
+
+
+def test_client_configuration_in_a_query_string_is_named_back_on_every_hosted_route(hosted):
+    user = _user()
+    [memory] = _v1_add(hosted, user, "I sail").json()
+    config = {"org_id": "mem0-fixed", "project_id": "default"}
+
+    fetched = hosted.get(f"/v1/memories/{memory['id']}/", params=config)
+    deleted_all = hosted.delete("/v1/memories/", params={"user_id": user, **config})
+
+    assert fetched.status_code == 200 and fetched.headers["X-Mem0-Ignored-Fields"] == "org_id, project_id"
+    assert deleted_all.status_code == 200, deleted_all.text
+    assert deleted_all.headers["X-Mem0-Ignored-Fields"] == "org_id, project_id"
