@@ -41,6 +41,12 @@ test-fast: $(STAMP)
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
+# The soak tier: two replicas under a mixed write load through Ollama errors and hangs, a replica's SIGKILL and a
+# Postgres restart (tests/soak). Not part of `make test`.
+.PHONY: test-soak
+test-soak: $(STAMP)
+	$(BIN)/python -m pytest tests/soak $(PYTEST_ARGS)
+
 # The Docker tier (as root): the engine, Compose v2 and the local base images (scripts/docker_setup.sh, cached),
 # then the image and docker-compose.prd.yml on a real engine (tests/docker). Not part of `make test`.
 .PHONY: test-docker

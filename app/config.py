@@ -6,6 +6,7 @@ Every default points at a local service; nothing here can select a remote provid
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -17,6 +18,25 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SUPPORTED_PROVIDER = "ollama"
+# mem0's own list of memory categories.
+DEFAULT_CATEGORIES = (
+    "personal_details",
+    "family",
+    "professional_details",
+    "sports",
+    "travel",
+    "food",
+    "music",
+    "health",
+    "technology",
+    "hobbies",
+    "fashion",
+    "entertainment",
+    "milestones",
+    "user_preferences",
+    "misc",
+)
+CATEGORY_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 SECRET_FIELDS = frozenset({"postgres_password", "database_url", "admin_api_key", "neo4j_password"})
 DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "::1", "mem0")
 
@@ -152,6 +172,11 @@ class Settings(BaseSettings):
         7 * 86_400.0, gt=0, validation_alias=AliasChoices("MEM0_TELEMETRY_RETENTION_S")
     )
 
+    # The categories the extraction gives each fact (mem0's default list) when a write brings no custom_categories.
+    categories: Annotated[list[str], NoDecode] = Field(
+        list(DEFAULT_CATEGORIES), validation_alias=AliasChoices("MEM0_CATEGORIES")
+    )
+
     # Graph memory (upstream mem0's variable names): off unless NEO4J_URI is set; Postgres keeps the relations,
     # Neo4j gets a projection of them.
     neo4j_uri: str | None = Field(None, validation_alias=AliasChoices("NEO4J_URI"))
@@ -202,7 +227,15 @@ class Settings(BaseSettings):
                 raise ValueError("write it like 1200/minute or 20/second; empty turns rate limiting off") from None
         return value.strip()
 
-    @field_validator("allowed_hosts", "cors_origins", mode="before")
+    @field_validator("categories")
+    @classmethod
+    def _category_names(cls, value: list[str]) -> list[str]:
+        bad = [name for name in value if not CATEGORY_NAME.fullmatch(name)]
+        if bad:
+            raise ValueError(f"category names are lowercase words joined by _ (at most 64 characters): {bad[:3]}")
+        return value
+
+    @field_validator("allowed_hosts", "cors_origins", "categories", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):

@@ -13,6 +13,7 @@ from app.auth.access import Access, checked_access
 from app.config import Settings
 from app.egress import EgressGuard
 from app.errors import Forbidden, InvalidInput
+from app.graph.service import GraphService
 from app.hosted.service import HostedService
 from app.jobs.service import JobService
 from app.memories.service import MemoryService
@@ -56,6 +57,10 @@ async def get_scope_service(request: Request) -> ScopeService:
 
 async def get_named_entity_service(request: Request) -> NamedEntityService:
     return _state(request).named_entities
+
+
+async def get_graph_service(request: Request) -> GraphService:
+    return _state(request).graph
 
 
 async def get_hosted_service(request: Request) -> HostedService:
@@ -118,4 +123,5 @@ MemoryServiceDep = Annotated[MemoryService, Depends(get_memory_service)]
 JobServiceDep = Annotated[JobService, Depends(get_job_service)]
 ScopeServiceDep = Annotated[ScopeService, Depends(get_scope_service)]
 NamedEntityServiceDep = Annotated[NamedEntityService, Depends(get_named_entity_service)]
+GraphServiceDep = Annotated[GraphService, Depends(get_graph_service)]
 HostedServiceDep = Annotated[HostedService, Depends(get_hosted_service)]

@@ -13,11 +13,14 @@ from psycopg import sql
 
 from app.auth.access import Access, restriction_sql
 from app.errors import InvalidInput
+from app.params import SCOPE_KEYS
 
 _COMPARISONS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _LOGICAL = ("AND", "OR", "NOT")
 # Payload keys holding ISO dates or timestamps: range filters on them compare instants.
 DATE_KEYS = frozenset({"created_at", "updated_at", "expiration_date"})
+# Payload keys holding a list of names (mem0's categories): a value matches when the list holds it.
+LIST_KEYS = frozenset({"categories"})
 
 
 class Where:
@@ -42,6 +45,8 @@ class Where:
         self.parts.append(self._equals(key, value))
 
     def _equals(self, key: str, value: Any) -> sql.Composable:
+        if key in LIST_KEYS:
+            return sql.SQL("coalesce(payload -> {} ? {}, false)").format(self._key(key), self._param(_as_text(value)))
         return sql.SQL("payload ->> {} = {}").format(self._key(key), self._param(_as_text(value)))
 
     def exclude_expired(self) -> None:
@@ -97,7 +102,11 @@ class Where:
         if operator in ("in", "nin"):
             if not isinstance(value, list) or not value:
                 raise InvalidInput(f"{path}.{operator} needs a non-empty list")
-            test = sql.SQL("{} = ANY({})").format(field, self._param([_as_text(item) for item in value]))
+            values = self._param([_as_text(item) for item in value])
+            if key in LIST_KEYS:
+                test = sql.SQL("payload -> {} ?| {}").format(self._key(key), values)
+            else:
+                test = sql.SQL("{} = ANY({})").format(field, values)
             return test if operator == "in" else sql.SQL("NOT coalesce({}, false)").format(test)
         if operator in _COMPARISONS:
             comparison = sql.SQL(_COMPARISONS[operator])
@@ -134,6 +143,21 @@ class Where:
 
     def clause(self) -> sql.Composable:
         return sql.SQL(" AND ").join(self.parts) if self.parts else sql.SQL("true")
+
+
+def names_scopes(filters: Mapping[str, Any]) -> bool:
+    """Does a filter name its scopes explicitly: an identifier as a value, `"*"` (every user, agent or run the key
+    may read) or `{"in": [...]}`, or an OR / AND of filters that each do? An operator such as `ne` does not: it
+    would widen a request to every scope by accident."""
+    for key, condition in filters.items():
+        if key in ("AND", "OR") and isinstance(condition, list) and condition:
+            if all(isinstance(c, dict) and names_scopes(c) for c in condition):
+                return True
+        elif key in SCOPE_KEYS and (
+            isinstance(condition, str) or (isinstance(condition, dict) and set(condition) <= {"eq", "in"})
+        ):
+            return True
+    return False
 
 
 def access_where(access: Access, prefix: str = "w") -> Where:

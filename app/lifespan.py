@@ -24,6 +24,8 @@ from app.db.pool import open_pool
 from app.egress import EgressGuard
 from app.errors import AppError, StartupError
 from app.graph.projection.projector import Projector
+from app.graph.repository import GraphRepository
+from app.graph.service import GraphService
 from app.hosted.service import HostedService
 from app.idempotency.repository import IdempotencyRepository
 from app.idempotency.service import IdempotencyService
@@ -185,14 +187,18 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
     memory_repository = MemoryRepository(settings.collection_name)
     named_entity_repository = NamedEntityRepository(settings.collection_name)
     jobs = JobService(settings, pool, job_repository)
-    store = DraftStore(settings, pool, ollama, memory_repository, named_entity_repository, job_repository)
+    graph_repository = GraphRepository()
+    graph = GraphService(settings, pool, graph_repository)
+    store = DraftStore(
+        settings, pool, ollama, memory_repository, named_entity_repository, graph_repository, job_repository
+    )
     writes = WriteService(settings, pool, store, idempotency, job_repository, jobs, metrics, telemetry)
     memories = MemoryService(
-        settings, pool, ollama, memory_repository, named_entity_repository, job_repository, telemetry
+        settings, pool, ollama, memory_repository, named_entity_repository, job_repository, graph, telemetry
     )
     scopes = ScopeService(pool, ScopeRepository(settings.collection_name), memories)
     named_entities = NamedEntityService(pool, named_entity_repository)
-    hosted = HostedService(writes, memories, scopes)
+    hosted = HostedService(writes, memories, scopes, metrics)
 
     async def purge_expired_rows() -> None:
         await idempotency.purge_expired()
@@ -202,7 +208,7 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
 
     purger = PeriodicTask("expired-rows-purger", settings.idempotency_purge_interval_s, purge_expired_rows)
     purger.start()
-    workers = JobWorkers(settings, pool, conninfo, ollama, store, job_repository, metrics, telemetry)
+    workers = JobWorkers(settings, pool, conninfo, ollama, store, job_repository, graph, metrics, telemetry)
     workers.start()
     metrics.job_workers_alive.set_function(workers.alive)
     queue_monitor = PeriodicTask("jobs-queue-monitor", 5.0, QueueMonitor(pool, job_repository, metrics).refresh)
@@ -220,6 +226,7 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
         memories=memories,
         scopes=scopes,
         named_entities=named_entities,
+        graph=graph,
         hosted=hosted,
         readiness=readiness,
         metrics=metrics,

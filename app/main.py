@@ -9,6 +9,7 @@ from app.auth.browser import BrowserDefenseMiddleware
 from app.config import Settings
 from app.egress import EgressGuard
 from app.errors import ERROR_RESPONSES, install_error_handlers
+from app.graph.router import router as graph_router
 from app.hosted.router import router as hosted_router
 from app.jobs.router import router as jobs_router
 from app.key_gate import KeyGate
@@ -62,6 +63,7 @@ def create_app(settings: Settings, egress_guard: EgressGuard | None = None) -> F
     app.include_router(jobs_router, responses=ERROR_RESPONSES)
     app.include_router(scopes_router, responses=ERROR_RESPONSES)
     app.include_router(named_entities_router, responses=ERROR_RESPONSES)
+    app.include_router(graph_router, responses=ERROR_RESPONSES)
     app.include_router(providers_router, responses=ERROR_RESPONSES)
     app.include_router(hosted_router, responses=ERROR_RESPONSES)
     app.include_router(mcp_router(settings))  # MCP at /mcp; its lifespan runs the SDK's session manager

@@ -38,6 +38,7 @@ class Metrics:
     graph_projected_scopes: Counter
     graph_relations_dropped: Counter
     graph_degraded: Gauge
+    ignored_fields: Counter
 
 
 def build_metrics() -> Metrics:
@@ -106,6 +107,12 @@ def build_metrics() -> Metrics:
             "mem0_connections_refused",
             "Connections answered and closed by the server's bounds: connection_cap, headers_timeout, body_timeout.",
             ["reason"],
+            registry=registry,
+        ),
+        ignored_fields=Counter(
+            "mem0_ignored_fields",
+            "Client configuration fields (org_id, project_id, host, ...) hosted-API requests carried, by field.",
+            ["field"],
             registry=registry,
         ),
         telemetry_breaker=Gauge(

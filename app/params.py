@@ -8,6 +8,8 @@ from fastapi import Query
 from pydantic import BaseModel, Field, StrictStr
 
 IDENTIFIER_KEYS = ("user_id", "agent_id", "run_id")
+# mem0's hosted API also scopes memories by app: stored and filtered like the others, not part of API keys' scopes.
+SCOPE_KEYS = (*IDENTIFIER_KEYS, "app_id")
 MAX_IDENTIFIER_CHARS = 255
 MAX_PAGE_SIZE = 1000
 

@@ -10,6 +10,7 @@ from app.auth.service import KeyService
 from app.background import PeriodicTask
 from app.config import Settings
 from app.graph.projection.projector import Projector
+from app.graph.service import GraphService
 from app.hosted.service import HostedService
 from app.idempotency.service import IdempotencyService
 from app.jobs.service import JobService
@@ -41,6 +42,7 @@ class AppState:
     memories: MemoryService
     scopes: ScopeService
     named_entities: NamedEntityService
+    graph: GraphService
     hosted: HostedService
     readiness: Readiness
     metrics: Metrics

@@ -5,6 +5,7 @@ after RELATIONSHIP_TYPE has matched it whole."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 MAX_NAME_CHARS = 200
 MAX_RELATIONSHIP_CHARS = 64
@@ -13,6 +14,18 @@ NODE_TYPES = ("person", "place", "organization", "product", "entity")  # entity:
 MAX_MENTION_WORDS = 4
 _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 _SEPARATORS = re.compile(r"[\s_]+")
+
+
+@dataclass(frozen=True)
+class Relation:
+    """mem0's relation: `source -relationship-> destination`, node names normalised, the type validated."""
+
+    source: str
+    relationship: str
+    destination: str
+
+    def line(self) -> str:
+        return f"{self.source} -{self.relationship}-> {self.destination}"
 
 
 def node_name(name: str) -> str:

@@ -14,16 +14,8 @@ from psycopg.types.json import Jsonb
 
 from app.db.queries import Queries
 from app.filters import Where
+from app.graph.names import Relation
 from app.params import IDENTIFIER_KEYS
-
-
-@dataclass(frozen=True)
-class Relation:
-    """A relation as the API shows it (mem0's `source`, `relationship`, `destination`), node names normalised."""
-
-    source: str
-    relationship: str
-    destination: str
 
 
 @dataclass(frozen=True)

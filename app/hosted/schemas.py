@@ -3,25 +3,46 @@ request models. A field this server cannot honour is refused with a 422 naming i
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from app.errors import InvalidInput, describe_problems
-from app.memories.schemas import MAX_TEXT_CHARS, Filters, MemoryItem, Message, Metadata
-from app.params import IDENTIFIER_KEYS, Identifier
+from app.memories.schemas import MAX_TEXT_CHARS, Filters, MemoryList, Message, Metadata
+from app.params import MAX_PAGE_SIZE, SCOPE_KEYS, Identifier
 
-# mem0's hosted API also scopes by app_id; this server (and its table layout) knows user, agent and run only.
-APP_ID_REFUSAL = "app_id is not supported: this server scopes memories by user_id, agent_id and run_id"
 MAX_BATCH = 1000
 DEFAULT_PAGE_SIZE = 100
 
 
+# Client configuration that mem0's SDKs (and integrations built on them) put in request bodies or query strings:
+# meaningless to this server, so accepted on the hosted routes only, and named back and counted, never silently.
+CLIENT_CONFIG_FIELDS = frozenset(
+    {"apiKey", "api_key", "host", "org_id", "project_id", "org_name", "project_name", "version", "api_version"}
+)
+
+
 class HostedModel(BaseModel):
-    """Unknown fields are refused in one message that names them and what is supported."""
+    """Unknown fields are refused in one message that names them and what is supported; client configuration is
+    set aside (`ignored_fields`) for the route to name in its answer."""
 
     model_config = ConfigDict(extra="forbid")
+    _ignored: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def ignored_fields(self) -> tuple[str, ...]:
+        return self._ignored
 
     @model_validator(mode="before")
     @classmethod
@@ -34,6 +55,18 @@ class HostedModel(BaseModel):
                     f"supported fields: {', '.join(sorted(cls.model_fields))}"
                 )
         return data
+
+    # Defined after the check above so that it runs first (pydantic applies wrap and before validators last-first).
+    @model_validator(mode="wrap")
+    @classmethod
+    def _client_configuration_set_aside(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        ignored: tuple[str, ...] = ()
+        if isinstance(data, dict):
+            ignored = tuple(sorted(key for key in data if key in CLIENT_CONFIG_FIELDS))
+            data = {key: value for key, value in data.items() if key not in CLIENT_CONFIG_FIELDS}
+        model = handler(data)
+        model._ignored = ignored
+        return model
 
 
 def flatten_filters(filters: dict[str, Any] | None) -> dict[str, Any]:
@@ -48,15 +81,13 @@ def flatten_filters(filters: dict[str, Any] | None) -> dict[str, Any]:
                 return conditions  # the same key twice: left for the filter language to judge
             merged.update(clause)
         conditions = merged
-    if "app_id" in conditions:
-        raise InvalidInput(f"filters.{APP_ID_REFUSAL}")
     return conditions
 
 
 def split_filters(filters: dict[str, Any] | None) -> tuple[dict[str, str], dict[str, Any]]:
     """The identifiers a hosted `filters` names as plain values, and every other condition."""
     conditions = flatten_filters(filters)
-    identifiers = {k: conditions.pop(k) for k in IDENTIFIER_KEYS if isinstance(conditions.get(k), str)}
+    identifiers = {k: conditions.pop(k) for k in SCOPE_KEYS if isinstance(conditions.get(k), str)}
     return identifiers, conditions
 
 
@@ -85,21 +116,44 @@ def validated(model: type[M], data: dict[str, Any]) -> M:
         raise InvalidInput(describe_problems(error.errors())) from None
 
 
-class HostedAdd(HostedModel):
+class ScopedModel(HostedModel):
+    """Identifiers top-level (as the clients' `add(..., user_id=)` or the v1 routes send them) or in `filters`."""
+
+    user_id: Identifier | None = None
+    agent_id: Identifier | None = None
+    run_id: Identifier | None = None
+    app_id: Identifier | None = None
+
+    def top_level(self) -> dict[str, str]:
+        return {k: v for k in SCOPE_KEYS if (v := getattr(self, k)) is not None}
+
+    def merged(self, in_filters: dict[str, Any], where: str) -> dict[str, Any]:
+        """`in_filters` with the top-level identifiers added; one named twice with two values is a 422."""
+        top = self.top_level()
+        clashing = sorted(k for k in top.keys() & in_filters.keys() if top[k] != in_filters[k])
+        if clashing:
+            raise InvalidInput(f"{where}: {', '.join(clashing)} differ between the body and filters; send one value")
+        return {**in_filters, **top}
+
+
+class HostedAdd(ScopedModel):
     """`POST /v3/memories/add/`: identifiers top-level (as the clients' `add(..., user_id=)` sends them) or in
     `filters`."""
 
     messages: list[Message] = Field(min_length=1)
-    user_id: Identifier | None = None
-    agent_id: Identifier | None = None
-    run_id: Identifier | None = None
     filters: dict[str, Any] | None = None
     metadata: Metadata = None
     infer: bool = True
     async_mode: bool | None = None
-    output_format: Literal["v1.1"] | None = None
+    output_format: Literal["v1.0", "v1.1"] | None = None
     expiration_date: date | None = None
     custom_instructions: StrictStr | None = Field(None, description="Extra instructions for the fact extraction.")
+    enable_graph: bool | None = Field(None, description="Graph memory for this write (mem0's meaning).")
+    timestamp: datetime | int | float | None = Field(None, description="When the memories were made (created_at).")
+    immutable: bool = False
+    includes: StrictStr | None = None
+    excludes: StrictStr | None = None
+    custom_categories: list[dict[StrictStr, StrictStr]] | None = None
 
     @model_validator(mode="after")
     def _instructions_need_inference(self) -> HostedAdd:
@@ -116,22 +170,38 @@ class HostedAdd(HostedModel):
         return [value] if isinstance(value, dict) else value
 
     def identifiers(self) -> dict[str, str]:
-        top = {k: v for k in IDENTIFIER_KEYS if (v := getattr(self, k)) is not None}
-        in_filters = scope_only(self.filters, "add")
-        clashing = sorted(k for k in top.keys() & in_filters.keys() if top[k] != in_filters[k])
-        if clashing:
-            raise InvalidInput(f"add: {', '.join(clashing)} differ between the body and filters; send one value")
-        return {**in_filters, **top}
+        return self.merged(scope_only(self.filters, "add"), "add")
 
 
-class HostedList(HostedModel):
-    """`POST /v3/memories/` (`get_all`); page and page_size come as query parameters."""
+class HostedList(ScopedModel):
+    """`POST /v3/memories/` and `POST /v2/memories/` (`get_all`); page and page_size come as query parameters;
+    `GET /v1/memories/` sends the same as query parameters."""
 
     filters: dict[str, Any] | None = None
     latest_only: bool | None = None  # every memory here is its latest version: honoured as it is
+    output_format: Literal["v1.0", "v1.1"] | None = None
+    enable_graph: bool | None = Field(None, description="Add the scope's relations (mem0's meaning).")
+    limit: int | None = Field(None, ge=1, description="How many memories (the v1 list), newest first.")
+    start_date: datetime | date | None = Field(None, description="Memories created at or after this (mem0's).")
+    end_date: datetime | date | None = Field(None, description="Memories created at or before this (mem0's).")
+
+    def scope(self) -> tuple[dict[str, str], dict[str, Any]]:
+        """The identifiers named as plain values, and every other condition (the full filter language, with
+        start_date / end_date as a range on created_at)."""
+        identifiers, conditions = split_filters(self.filters)
+        created = {
+            operator: moment.isoformat()
+            for operator, moment in (("gte", self.start_date), ("lte", self.end_date))
+            if moment is not None
+        }
+        if created:
+            if "created_at" in conditions:
+                raise InvalidInput("get_all: give created_at in filters or start_date / end_date, not both")
+            conditions["created_at"] = created
+        return self.merged(identifiers, "get_all"), conditions
 
 
-class HostedSearch(HostedModel):
+class HostedSearch(ScopedModel):
     """`POST /v3/memories/search/`."""
 
     query: StrictStr = Field(min_length=1, max_length=MAX_TEXT_CHARS)
@@ -144,7 +214,11 @@ class HostedSearch(HostedModel):
         None, description="Search is always hybrid (semantic + keyword, as mem0 ranks it): only true is accepted."
     )
     latest_only: bool | None = None
-    output_format: Literal["v1.1"] | None = None
+    output_format: Literal["v1.0", "v1.1"] | None = None
+    enable_graph: bool | None = Field(None, description="Relations around the entities the query names.")
+    categories: list[StrictStr] | None = Field(None, description="Only memories in one of these categories.")
+    limit: int | None = Field(None, ge=1, description="Older name for top_k.")
+    metadata: dict[str, Any] | None = Field(None, description="Equality conditions on the memories' metadata.")
 
 
 class HostedUpdate(HostedModel):
@@ -173,13 +247,22 @@ class BatchDelete(HostedModel):
     memories: list[BatchDeleteItem] = Field(min_length=1, max_length=MAX_BATCH)
 
 
-class MemoryPage(BaseModel):
+class MemoryPage(MemoryList):
     """The hosted API's paged list (`get_all`): `next` / `previous` are URLs, null at the ends."""
 
     count: int
     next: str | None
     previous: str | None
-    results: list[MemoryItem]
+
+
+class PageQuery(BaseModel):
+    """`page` and `page_size` as the v1 / v2 lists take them (query parameters, checked like the v3 list's)."""
+
+    page: int = Field(ge=1)
+    page_size: int = Field(ge=1, le=MAX_PAGE_SIZE)
+
+    def numbers(self) -> tuple[int, int]:
+        return self.page, self.page_size
 
 
 class Ping(BaseModel):

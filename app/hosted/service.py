@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
+from collections.abc import Sequence
 from typing import Any
 
 from app.auth.access import Access
 from app.errors import AppError, InvalidInput, NotFound
 from app.hosted.schemas import (
-    APP_ID_REFUSAL,
+    CLIENT_CONFIG_FIELDS,
     BatchDelete,
     BatchUpdate,
     HostedAdd,
@@ -23,11 +25,14 @@ from app.hosted.schemas import (
 )
 from app.idempotency.schemas import KeyedRequest
 from app.memories.schemas import MemoryCreate, MemoryUpdate, SearchRequest
-from app.memories.service import MemoryService
-from app.params import IDENTIFIER_KEYS
+from app.memories.service import Found, MemoryService
+from app.metrics import Metrics
+from app.params import SCOPE_KEYS
 from app.scopes.service import ScopeService
 from app.writes.results import WriteResult
 from app.writes.service import WriteService
+
+logger = logging.getLogger(__name__)
 
 # What a client of the hosted API can use here; every other /v1, /v2 or /v3 route answers 501 naming these.
 SUPPORTED_ROUTES = (
@@ -35,14 +40,19 @@ SUPPORTED_ROUTES = (
     "POST /v3/memories/add/",
     "POST /v3/memories/",
     "POST /v3/memories/search/",
+    "POST /v2/memories/",
+    "POST /v2/memories/search/",
+    "POST /v1/memories/search/",
     "GET|PUT|DELETE /v1/memories/{id}/",
     "GET /v1/memories/{id}/history/",
-    "DELETE /v1/memories/",
+    "GET|POST|DELETE /v1/memories/",
     "GET /v1/entities/",
     "DELETE /v2/entities/{type}/{name}/",
     "PUT|DELETE /v1/batch/",
 )
 MAX_FILTERS_PARAM_CHARS = 4096
+MAX_LOGGED_IGNORED = 10_000  # (key, field) pairs remembered as logged: bounded whatever the clients send
+IGNORED_HEADER = "X-Mem0-Ignored-Fields"
 
 
 class NotSupported(AppError):
@@ -71,14 +81,12 @@ def added_body(result: WriteResult) -> dict[str, Any]:
 def delete_all_scope(params: dict[str, str]) -> dict[str, str]:
     """The scope of `DELETE /v1/memories/`: user_id / agent_id / run_id query parameters, or `filters` as a JSON
     object or the Python dict literal mem0's Python client puts there (`str(dict)`)."""
-    unknown = sorted(set(params) - {*IDENTIFIER_KEYS, "filters"})
-    if "app_id" in unknown:
-        raise InvalidInput(APP_ID_REFUSAL)
+    unknown = sorted(set(params) - {*SCOPE_KEYS, "filters", *CLIENT_CONFIG_FIELDS})
     if unknown:
         raise InvalidInput(
-            f"delete_all: parameters {', '.join(unknown)} are not supported; use user_id, agent_id, run_id"
+            f"delete_all: parameters {', '.join(unknown)} are not supported; use user_id, agent_id, run_id, app_id"
         )
-    identifiers = {k: params[k] for k in IDENTIFIER_KEYS if params.get(k)}
+    identifiers = {k: params[k] for k in SCOPE_KEYS if params.get(k)}
     if "filters" in params:
         identifiers.update(scope_only(_parse_filters_param(params["filters"]), "delete_all"))
     return identifiers
@@ -100,11 +108,34 @@ def _parse_filters_param(raw: str) -> dict[str, Any]:
     return parsed
 
 
+def search_filters(body: HostedSearch) -> dict[str, Any]:
+    """`filters` with the top-level identifiers, and `metadata` as equality conditions on the metadata's keys (mem0's
+    layout keeps them at the top of each memory's payload, where filters look)."""
+    conditions = body.merged(flatten_filters(body.filters), "search")
+    for key, value in (body.metadata or {}).items():
+        if key in conditions and conditions[key] != value:
+            raise InvalidInput(f"search: metadata.{key} and filters.{key} differ; send one condition")
+        conditions[key] = value
+    return conditions
+
+
 class HostedService:
-    def __init__(self, writes: WriteService, memories: MemoryService, scopes: ScopeService) -> None:
+    def __init__(self, writes: WriteService, memories: MemoryService, scopes: ScopeService, metrics: Metrics) -> None:
         self.writes = writes
         self.memories = memories
         self.scopes = scopes
+        self.metrics = metrics
+        self._logged_ignored: set[tuple[str, str]] = set()
+
+    def note_ignored(self, fields: Sequence[str], access: Access) -> str | None:
+        """Client configuration a request carried: counted by field, logged once per key and field; the header
+        value that names it back (None when there was none)."""
+        for field in fields:
+            self.metrics.ignored_fields.labels(field).inc()
+            if (access.key_id, field) not in self._logged_ignored and len(self._logged_ignored) < MAX_LOGGED_IGNORED:
+                self._logged_ignored.add((access.key_id, field))
+                logger.info("client configuration ignored", extra={"field": field, "key_id": access.key_id})
+        return ", ".join(fields) or None
 
     async def add(self, body: HostedAdd, access: Access, key: KeyedRequest | None) -> WriteResult:
         """The REST write: `infer: false` stores each message; `infer: true` is a job, waited for in sync mode
@@ -119,27 +150,41 @@ class HostedService:
                 "async_mode": body.async_mode,
                 "expiration_date": body.expiration_date,
                 "prompt": body.custom_instructions,
+                "enable_graph": body.enable_graph,
+                "timestamp": body.timestamp,
+                "immutable": body.immutable,
+                "includes": body.includes,
+                "excludes": body.excludes,
+                "custom_categories": body.custom_categories,
             },
         )
         return await self.writes.accept(create, access, key)
 
-    async def list_page(
-        self, body: HostedList, page: int, page_size: int, access: Access
-    ) -> tuple[int, list[dict[str, Any]]]:
+    async def list_page(self, body: HostedList, page: int, page_size: int, access: Access) -> tuple[int, Found]:
         """The scope's size and one page of its memories, newest first."""
+        identifiers, filters = body.scope()
         return await self.memories.list_page(
-            scope_only(body.filters, "get_all"), access, (page - 1) * page_size, page_size
+            identifiers, access, (page - 1) * page_size, page_size, body.enable_graph, filters
         )
 
-    async def search(self, body: HostedSearch, access: Access) -> list[dict[str, Any]]:
+    async def list_memories(self, body: HostedList, access: Access) -> Found:
+        """The v1 / v2 list without pages: the newest `limit` memories of the scope."""
+        identifiers, filters = body.scope()
+        return await self.memories.list_memories(
+            identifiers, body.limit, access, enable_graph=body.enable_graph, filters=filters
+        )
+
+    async def search(self, body: HostedSearch, access: Access) -> Found:
         request = validated(
             SearchRequest,
             {
                 "query": body.query,
-                "filters": flatten_filters(body.filters),
-                "top_k": body.top_k,
+                "filters": search_filters(body),
+                "top_k": body.top_k or body.limit,
                 "threshold": body.threshold,
                 "show_expired": body.show_expired,
+                "enable_graph": body.enable_graph,
+                "categories": body.categories,
             },
         )
         return await self.memories.search(request, access)
@@ -189,7 +234,7 @@ class HostedService:
     async def delete_scope(self, scope_type: str, name: str, access: Access) -> int:
         """mem0's answer says the user, agent or run was deleted: so one that had no memories is a 404."""
         if scope_type == "app":
-            raise InvalidInput(APP_ID_REFUSAL)
+            raise InvalidInput("an app is deleted with its memories: DELETE /v1/memories/?app_id=<app>")
         deleted = await self.scopes.delete(scope_type, name, access)
         if not deleted:
             raise NotFound(f"no memories of {scope_type} {name[:64]!r} to delete")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.errors import InvalidModelOutput, UpstreamError
+from app.graph.names import MAX_NAME_CHARS, Relation, node_name, relationship_type
 from app.llm.client import OllamaClient
 
 logger = logging.getLogger(__name__)
@@ -35,6 +37,41 @@ FACTS_SCHEMA: dict[str, Any] = {
     "required": ["facts", "entities"],
 }
 
+_RELATION_ITEMS: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "source": {"type": "string"},
+            "relationship": {"type": "string"},
+            "destination": {"type": "string"},
+        },
+        "required": ["source", "relationship", "destination"],
+    },
+}
+# With graph memory the same one call also states the relations between the entities (mem0's field names) and which
+# of the known relations the conversation ends.
+GRAPH_SCHEMA: dict[str, Any] = {
+    **FACTS_SCHEMA,
+    "properties": {**FACTS_SCHEMA["properties"], "relations": _RELATION_ITEMS, "ended_relations": _RELATION_ITEMS},
+    "required": ["facts", "entities", "relations", "ended_relations"],
+}
+
+
+def reply_schema(graph: bool, categories: Sequence[str]) -> dict[str, Any]:
+    """The reply's JSON schema: facts and entities; relations with the graph; each fact's categories (one list per
+    fact, in order, names from `categories`) when there are categories to give."""
+    schema = GRAPH_SCHEMA if graph else FACTS_SCHEMA
+    if not categories:
+        return schema
+    per_fact = {"type": "array", "items": {"type": "array", "items": {"type": "string", "enum": list(categories)}}}
+    return {
+        **schema,
+        "properties": {**schema["properties"], "fact_categories": per_fact},
+        "required": [*schema["required"], "fact_categories"],
+    }
+
+
 # Written for 7B models: short, imperative, the rules that matter from mem0's extraction prompt.
 SYSTEM_PROMPT = """You extract facts worth remembering about the user from a conversation.
 Rules:
@@ -48,6 +85,16 @@ Rules:
 Answer with JSON: {"facts": ["...", "..."], "entities": [{"name": "...", "type": "person"}]}, a type being
 person, place, organization or product. If there is nothing worth remembering, answer {"facts": [], "entities": []}."""
 
+GRAPH_RULES = """Also list the relations between the entities the conversation states, as
+{"source": "...", "relationship": "...", "destination": "..."}, the relationship in a few lowercase words
+(works_at, lives_in, friend_of). Under "ended_relations" list each known relation (below) that the conversation
+says no longer holds, exactly as written there. Answer with JSON:
+{"facts": [...], "entities": [...], "relations": [...], "ended_relations": [...]}."""
+
+CATEGORY_RULES = """Also give each fact the categories it belongs to, under "fact_categories": one list per fact,
+in the order of the facts, each name from this list:
+{categories}"""
+
 CHARS_PER_TOKEN = 3.0  # conservative: estimates more tokens than most tokenizers produce for English
 CONTEXT_MARGIN_TOKENS = 256
 MIN_NUM_CTX = 2048
@@ -56,6 +103,7 @@ MAX_FACTS = 100
 MAX_FACT_CHARS = 2000
 MAX_ENTITIES = 100
 MAX_ENTITY_CHARS = 200
+MAX_RELATIONS = 100
 
 
 class PromptTruncated(UpstreamError):
@@ -76,8 +124,8 @@ class ExtractedEntity:
 class DroppedItem:
     """An item of the model's reply that could not be used: a fact or a named entity, and why."""
 
-    item: str  # fact or entity
-    reason: str  # not_text, empty, too_long, invalid_unicode, bad_type, no_letters, too_many
+    item: str  # fact, entity, relation or ended_relation
+    reason: str  # not_text, empty, too_long, invalid_unicode, bad_type, no_letters, too_many, bad_relationship, unknown
     index: int
 
 
@@ -90,17 +138,41 @@ class Extraction:
     entities: list[ExtractedEntity]
     model: str
     dropped: list[DroppedItem] = field(default_factory=list, compare=False)
+    relations: list[Relation] = field(default_factory=list)
+    ended_relations: list[Relation] = field(default_factory=list)
+    categories: list[list[str]] = field(default_factory=list)  # per fact, in order; empty when none were asked
 
     def to_json(self) -> dict[str, object]:
         entities = [{"name": entity.name, "type": entity.type} for entity in self.entities]
-        return {"facts": self.facts, "entities": entities, "model": self.model}
+        graph = {
+            "relations": [_relation_json(relation) for relation in self.relations],
+            "ended_relations": [_relation_json(relation) for relation in self.ended_relations],
+        }
+        return {"facts": self.facts, "entities": entities, "model": self.model, **graph, "categories": self.categories}
+
+    def categories_of(self, index: int) -> list[str]:
+        return self.categories[index] if index < len(self.categories) else []
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> Extraction:
         facts, model = data.get("facts"), data.get("model")
         if not isinstance(facts, list) or not all(isinstance(f, str) for f in facts) or not isinstance(model, str):
             raise InvalidModelOutput("the job's stored extraction is not {facts: [string], model: string}")
-        return cls(facts, parse_entities(data, []), model)
+        relations = parse_relations(data.get("relations", []), "relation", [])
+        ended = parse_relations(data.get("ended_relations", []), "ended_relation", [])
+        stored = data.get("categories", [])
+        categories = (
+            [[str(name) for name in names] for names in stored if isinstance(names, list)]
+            if isinstance(stored, list)
+            else []
+        )
+        return cls(
+            facts, parse_entities(data, []), model, relations=relations, ended_relations=ended, categories=categories
+        )
+
+
+def _relation_json(relation: Relation) -> dict[str, str]:
+    return {"source": relation.source, "relationship": relation.relationship, "destination": relation.destination}
 
 
 def merge_extractions(extractions: list[Extraction]) -> Extraction:
@@ -111,7 +183,18 @@ def merge_extractions(extractions: list[Extraction]) -> Extraction:
             entities.setdefault(entity_key(entity.name), entity)
     facts = [fact for extraction in extractions for fact in extraction.facts]
     dropped = [item for extraction in extractions for item in extraction.dropped]
-    return Extraction(facts, list(entities.values()), extractions[-1].model, dropped)
+    relations = list(dict.fromkeys(relation for extraction in extractions for relation in extraction.relations))
+    ended = list(dict.fromkeys(relation for extraction in extractions for relation in extraction.ended_relations))
+    categories = [e.categories_of(i) for e in extractions for i in range(len(e.facts))]
+    return Extraction(
+        facts,
+        list(entities.values()),
+        extractions[-1].model,
+        dropped,
+        relations=relations,
+        ended_relations=ended,
+        categories=categories if any(categories) else [],
+    )
 
 
 def entity_key(name: str) -> str:
@@ -131,13 +214,27 @@ def render_conversation(messages: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def build_chat_messages(messages: list[dict[str, str]], instructions: str | None = None) -> list[dict[str, str]]:
-    """The extraction prompt; a write's `prompt` adds the caller's own instructions after the rules."""
-    system = SYSTEM_PROMPT if instructions is None else f"{SYSTEM_PROMPT}\nAdditional instructions:\n{instructions}"
-    return [
-        {"role": "system", "content": system},
-        {"role": "user", "content": "Conversation:\n" + render_conversation(messages)},
-    ]
+def build_chat_messages(
+    messages: list[dict[str, str]],
+    instructions: str | None = None,
+    known: Sequence[Relation] | None = None,
+    categories: Sequence[tuple[str, str]] = (),
+) -> list[dict[str, str]]:
+    """The extraction prompt; a write's `prompt` adds the caller's own instructions after the rules. `known` (None
+    without graph memory) are the scope's relations among the names the conversation mentions, one per line;
+    `categories` the (name, description) pairs each fact is given from."""
+    system = SYSTEM_PROMPT
+    if known is not None:
+        system += "\n" + GRAPH_RULES
+    if categories:
+        listed = ", ".join(f"{name} ({description})" if description else name for name, description in categories)
+        system += "\n" + CATEGORY_RULES.format(categories=listed)
+    if instructions is not None:
+        system += f"\nAdditional instructions:\n{instructions}"
+    conversation = "Conversation:\n" + render_conversation(messages)
+    if known:
+        conversation = "Known relations:\n" + "\n".join(relation.line() for relation in known) + "\n\n" + conversation
+    return [{"role": "system", "content": system}, {"role": "user", "content": conversation}]
 
 
 def estimate_tokens(chat_messages: list[dict[str, str]]) -> int:
@@ -146,13 +243,19 @@ def estimate_tokens(chat_messages: list[dict[str, str]]) -> int:
 
 
 def conversation_windows(
-    messages: list[dict[str, str]], *, num_predict: int, max_ctx: int, instructions: str | None = None
+    messages: list[dict[str, str]],
+    *,
+    num_predict: int,
+    max_ctx: int,
+    instructions: str | None = None,
+    known: Sequence[Relation] | None = None,
+    categories: Sequence[tuple[str, str]] = (),
 ) -> list[list[dict[str, str]]]:
     """Consecutive runs of the conversation whose prompt and answer each fit the context window: a transcript longer
     than one window is extracted window by window instead of refused. A single message too long for any window stays
     alone in its own, and its extraction reports the truncation."""
     budget = max_ctx - num_predict - CONTEXT_MARGIN_TOKENS
-    base = estimate_tokens(build_chat_messages([], instructions))
+    base = estimate_tokens(build_chat_messages([], instructions, known, categories))
     windows: list[list[dict[str, str]]] = []
     current: list[dict[str, str]] = []
     used = base
@@ -175,10 +278,13 @@ def choose_num_ctx(prompt_tokens: int, num_predict: int, max_ctx: int) -> int:
     return max(MIN_NUM_CTX, min(rounded, max_ctx))
 
 
-def parse_reply(content: str, model: str) -> Extraction:
-    """The reply checked item by item before anything hashes or stores it: an unusable fact or entity is dropped
-    (and listed in `dropped`), the rest kept. A reply with no usable fact although it listed some, or that is not
-    the schema's JSON at all, is invalid output: asking the same model the same question again would not help."""
+def parse_reply(
+    content: str, model: str, known: Sequence[Relation] | None = None, categories: Sequence[str] = ()
+) -> Extraction:
+    """The reply checked item by item before anything hashes or stores it: an unusable fact, entity or relation is
+    dropped (and listed in `dropped`), the rest kept. A reply with no usable fact although it listed some, or that is
+    not the schema's JSON at all, is invalid output: asking the same model the same question again would not help.
+    With graph memory (`known` not None) an ended relation counts only if it is one of the known ones."""
     try:
         data = json.loads(content)
     except (ValueError, RecursionError):  # also a number past int's digit limit, or nesting past the stack
@@ -186,11 +292,38 @@ def parse_reply(content: str, model: str) -> Extraction:
     if not isinstance(data, dict) or not isinstance(data.get("facts"), list):
         raise InvalidModelOutput('the model\'s extraction reply does not match {"facts": [string]}')
     dropped: list[DroppedItem] = []
-    facts = parse_facts(data["facts"], dropped)
+    kept = parse_facts(data["facts"], dropped)
+    facts = [text for _, text in kept]
     if not facts and any(item.item == "fact" and item.reason != "empty" for item in dropped):
         reasons = "; ".join(sorted({FACT_PROBLEMS[item.reason] for item in dropped if item.item == "fact"}))
         raise InvalidModelOutput(f"none of the model's facts can be stored: {reasons}")
-    return Extraction(facts, parse_entities(data, dropped), model, dropped)
+    entities = parse_entities(data, dropped)
+    per_fact = parse_categories(data.get("fact_categories"), [index for index, _ in kept], categories, dropped)
+    if known is None:
+        return Extraction(facts, entities, model, dropped, categories=per_fact)
+    relations = parse_relations(data.get("relations", []), "relation", dropped)
+    candidates = parse_relations(data.get("ended_relations", []), "ended_relation", dropped)
+    ended = [relation for relation in candidates if relation in known]
+    dropped += [DroppedItem("ended_relation", "unknown", i) for i, r in enumerate(candidates) if r not in known]
+    return Extraction(facts, entities, model, dropped, relations=relations, ended_relations=ended, categories=per_fact)
+
+
+def parse_categories(
+    raw: Any, fact_indexes: list[int], allowed: Sequence[str], dropped: list[DroppedItem]
+) -> list[list[str]]:
+    """Each kept fact's categories (by its index in the reply), names outside `allowed` dropped and counted."""
+    if not allowed or raw is None:
+        return []
+    if not isinstance(raw, list):
+        dropped.append(DroppedItem("category", "not_text", 0))
+        return []
+    per_fact: list[list[str]] = []
+    for index in fact_indexes:
+        names = raw[index] if index < len(raw) and isinstance(raw[index], list) else []
+        usable = [name for name in names if isinstance(name, str) and name in allowed]
+        dropped += [DroppedItem("category", "bad_type", index) for name in names if name not in usable]
+        per_fact.append(list(dict.fromkeys(usable)))
+    return per_fact if any(per_fact) else []
 
 
 FACT_PROBLEMS = {
@@ -202,14 +335,15 @@ FACT_PROBLEMS = {
 }
 
 
-def parse_facts(facts: list[Any], dropped: list[DroppedItem]) -> list[str]:
-    """The usable facts: text, not blank, at most MAX_FACT_CHARS, valid Unicode; at most MAX_FACTS of them."""
-    kept: list[str] = []
+def parse_facts(facts: list[Any], dropped: list[DroppedItem]) -> list[tuple[int, str]]:
+    """The usable facts with their index in the reply: text, not blank, at most MAX_FACT_CHARS, valid Unicode; at
+    most MAX_FACTS of them."""
+    kept: list[tuple[int, str]] = []
     for index, fact in enumerate(facts):
         text = fact.replace("\x00", "").strip() if isinstance(fact, str) else None
         reason = _fact_problem(text, len(kept))
         if text is not None and reason is None:
-            kept.append(text)
+            kept.append((index, text))
         else:
             dropped.append(DroppedItem("fact", reason or "not_text", index))
     return kept
@@ -264,6 +398,43 @@ def _entity(entity: Any, kept: int) -> ExtractedEntity | str:
     return "too_many" if kept >= MAX_ENTITIES else ExtractedEntity(name, kind)
 
 
+def parse_relations(relations: Any, item: str, dropped: list[DroppedItem]) -> list[Relation]:
+    """The usable relations, each once: both ends a usable name, the relationship a plain identifier once
+    normalised (`Works at` -> works_at); at most MAX_RELATIONS."""
+    if not isinstance(relations, list):
+        dropped.append(DroppedItem(item, "not_text", 0))
+        return []
+    found: dict[Relation, None] = {}
+    for index, raw in enumerate(relations):
+        usable = _relation(raw, len(found))
+        if isinstance(usable, Relation):
+            found.setdefault(usable)
+        else:
+            dropped.append(DroppedItem(item, usable, index))
+    return list(found)
+
+
+def _relation(raw: Any, kept: int) -> Relation | str:
+    """The relation, normalised, or why it cannot be used."""
+    if not isinstance(raw, dict):
+        return "not_text"
+    ends = [raw.get("source"), raw.get("destination")]
+    relationship = raw.get("relationship")
+    if not all(isinstance(value, str) for value in [*ends, relationship]):
+        return "not_text"
+    names = [node_name(str(end).replace("\x00", "")) for end in ends]
+    if any(len(name) > MAX_NAME_CHARS for name in names):
+        return "too_long"
+    if not all(_is_storable(name) for name in names):
+        return "invalid_unicode"
+    if not all(any(character.isalnum() for character in name) for name in names):
+        return "no_letters"
+    kind = relationship_type(str(relationship))
+    if kind is None:
+        return "bad_relationship"
+    return "too_many" if kept >= MAX_RELATIONS else Relation(names[0], kind, names[1])
+
+
 def _is_storable(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -288,8 +459,12 @@ async def extract_facts(
     num_predict: int,
     max_ctx: int,
     instructions: str | None = None,
+    known: Sequence[Relation] | None = None,
+    categories: Sequence[tuple[str, str]] = (),
 ) -> Extraction:
-    chat_messages = build_chat_messages(messages, instructions)
+    """`known`: None without graph memory (the reply then has no relations); else the prompt's known relations.
+    `categories`: the (name, description) pairs each fact is given from (none: no categories)."""
+    chat_messages = build_chat_messages(messages, instructions, known, categories)
     estimate = estimate_tokens(chat_messages)
     num_ctx = choose_num_ctx(estimate, num_predict, max_ctx)
     if estimate + num_predict > max_ctx:
@@ -301,7 +476,7 @@ async def extract_facts(
     response = await client.chat(
         model=model,
         messages=chat_messages,
-        format=FACTS_SCHEMA,
+        format=reply_schema(known is not None, [name for name, _ in categories]),
         options={"temperature": 0, "num_predict": num_predict, "num_ctx": num_ctx},
     )
     logger.info(
@@ -316,4 +491,4 @@ async def extract_facts(
         },
     )
     check_truncation(response.prompt_eval_count, num_ctx)
-    return parse_reply(response.message.content or "", model)
+    return parse_reply(response.message.content or "", model, known, [name for name, _ in categories])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -18,6 +19,7 @@ from pydantic import Field, ValidationError
 from starlette.requests import Request
 
 from app.errors import AppError, describe_problems
+from app.graph.schemas import Graph
 from app.mcp.auth import Caller, caller_of
 from app.memories.schemas import MemoryCreate, MemoryItem, MemoryList, MemoryUpdate, Message, SearchRequest
 from app.memories.service import DEFAULT_LIST_LIMIT, DEFAULT_TOP_K
@@ -171,7 +173,7 @@ async def search_memories(
         limit=limit,
         threshold=threshold,
     )
-    return _memories(await caller.services.memories.search(request, caller.access))
+    return _memories((await caller.services.memories.search(request, caller.access)).results)
 
 
 async def get_memories(
@@ -185,7 +187,7 @@ async def get_memories(
 ) -> dict[str, Any]:
     caller = _caller(ctx)
     identifiers = query_identifiers(user_id, agent_id, run_id)
-    return _memories(await caller.services.memories.list_memories(identifiers, limit, caller.access))
+    return _memories((await caller.services.memories.list_memories(identifiers, limit, caller.access)).results)
 
 
 async def get_memory(ctx: ToolContext, memory_id: MemoryId) -> dict[str, Any]:
@@ -219,6 +221,21 @@ async def delete_all_memories(
     caller = _caller(ctx)
     deleted = await caller.services.memories.delete_scope(query_identifiers(user_id, agent_id, run_id), caller.access)
     return {"message": f"All relevant memories deleted ({deleted})", "deleted": deleted}
+
+
+async def get_graph(
+    ctx: ToolContext,
+    user_id: UserId = None,
+    agent_id: AgentId = None,
+    run_id: RunId = None,
+    as_of: Annotated[
+        datetime | None, Field(description="ISO time: the relations valid then (default: every one, ended too).")
+    ] = None,
+) -> dict[str, Any]:
+    caller = _caller(ctx)
+    identifiers = query_identifiers(user_id, agent_id, run_id)
+    found = await caller.services.graph.graph(identifiers, caller.access, as_of, MAX_PAGE_SIZE)
+    return Graph.model_validate(found).model_dump(mode="json")
 
 
 async def list_entities(
@@ -303,6 +320,14 @@ TOOLS: list[tuple[Callable[..., Any], ToolAnnotations, str]] = [
         DESTROYS,
         f"Delete every memory of one scope (all of a user's, an agent's or a run's memories). {SCOPE_RULE} Cannot "
         "be undone: only when the user clearly asks to forget everything. Returns how many were deleted.",
+    ),
+    (
+        get_graph,
+        READ_ONLY,
+        "Read the graph memory of one scope: who and what relates to whom, as the conversations stated it. "
+        f"{SCOPE_RULE} Returns {{entities: [{{name, type}}], relations: [{{source, relationship, destination, valid, "
+        "valid_from, invalidated_at}}]}}: an ended relation stays with valid false; `as_of` shows the graph as it was "
+        "then. An error when the server has no graph memory.",
     ),
     (
         list_entities,

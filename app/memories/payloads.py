@@ -31,8 +31,13 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def made_at(request: MemoryCreate) -> str:
+    """The memories' created_at: the write's `timestamp` (mem0's, for importing older conversations), else now."""
+    return request.timestamp.isoformat() if request.timestamp is not None else now_iso()
+
+
 def _draft(
-    request: MemoryCreate, text: str, created_at: str, role: str, actor_id: str | None, marks: dict[str, str]
+    request: MemoryCreate, text: str, created_at: str, role: str, actor_id: str | None, marks: dict[str, Any]
 ) -> MemoryDraft:
     payload: dict[str, Any] = {
         **(request.metadata or {}),
@@ -49,12 +54,14 @@ def _draft(
         payload["actor_id"] = actor_id
     if request.expiration_date is not None:
         payload["expiration_date"] = request.expiration_date.isoformat()
+    if request.immutable:
+        payload["immutable"] = True
     return MemoryDraft(text, payload, role, actor_id)
 
 
 def drafts_from_messages(request: MemoryCreate, *, extraction: str | None = None) -> list[MemoryDraft]:
     """One memory per non-system message (infer: false, or an inferred write's raw fallback, marked so)."""
-    created_at = now_iso()
+    created_at = made_at(request)
     drafts = [
         _draft(
             request,
@@ -74,7 +81,17 @@ def drafts_from_messages(request: MemoryCreate, *, extraction: str | None = None
     return drafts
 
 
-def drafts_from_facts(request: MemoryCreate, facts: list[str]) -> list[MemoryDraft]:
-    """One memory per distinct extracted fact, attributed to the user."""
-    created_at = now_iso()
-    return [_draft(request, fact, created_at, "user", None, {"extraction": "llm"}) for fact in dict.fromkeys(facts)]
+def drafts_from_facts(
+    request: MemoryCreate, facts: list[str], categories: list[list[str]] | None = None
+) -> list[MemoryDraft]:
+    """One memory per distinct extracted fact, attributed to the user, with the categories the extraction gave it."""
+    created_at = made_at(request)
+    found: dict[str, list[str]] = {}
+    for index, fact in enumerate(facts):
+        found.setdefault(fact, categories[index] if categories and index < len(categories) else [])
+    return [
+        _draft(
+            request, fact, created_at, "user", None, {"extraction": "llm"} | ({"categories": names} if names else {})
+        )
+        for fact, names in found.items()
+    ]

@@ -8,7 +8,7 @@ WITH new AS (
                          %(texts)s::text[], %(actor_ids)s::text[], %(roles)s::text[])
         AS new (id, vector, payload, text, actor_id, role)
 ), added AS (
-    INSERT INTO "{collection}" (id, vector, payload) SELECT id, vector, payload FROM new
+    INSERT INTO "{collection}" (id, vector, payload, written_here) SELECT id, vector, payload, true FROM new
 )
 INSERT INTO memory_history (id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role)
 SELECT gen_random_uuid(), id, NULL, text, 'ADD', now(), now(), false, actor_id, role FROM new
@@ -136,6 +136,10 @@ SELECT gen_random_uuid(), id, payload ->> 'data', NULL, 'DELETE', now(), now(), 
 FROM gone
 RETURNING memory_id
 
+-- A memory another client (mem0's own library) wrote: it keeps that memory's history elsewhere.
+-- name: written_elsewhere
+SELECT id, payload FROM "{collection}" WHERE id = %(memory_id)s AND NOT written_here AND {where}
+
 -- name: history
 SELECT id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role
 FROM memory_history WHERE memory_id = %(memory_id)s
@@ -151,8 +155,11 @@ ORDER BY seq
 -- name: reset_all
 TRUNCATE "{collection}", "{collection}_entities", memory_history
 
+-- One memory per hash the scope already holds.
 -- name: existing_hashes
-SELECT DISTINCT payload ->> 'hash' FROM "{collection}" WHERE {where} AND payload ->> 'hash' = ANY(%(hashes)s)
+SELECT DISTINCT ON (payload ->> 'hash') payload ->> 'hash', id
+FROM "{collection}" WHERE {where} AND payload ->> 'hash' = ANY(%(hashes)s)
+ORDER BY payload ->> 'hash', id
 
 -- name: lock_scope
 SELECT pg_advisory_xact_lock(hashtextextended(%(scope)s, 0))

@@ -111,10 +111,11 @@ class MemoryRepository:
         scope = json.dumps(dict(sorted(identifiers.items())), separators=(",", ":"))
         await conn.execute(self.q["lock_scope"], {"scope": scope})
 
-    async def existing_hashes(self, conn: AsyncConnection, where: Where, hashes: Sequence[str]) -> set[str]:
+    async def existing_hashes(self, conn: AsyncConnection, where: Where, hashes: Sequence[str]) -> dict[str, UUID]:
+        """Of these content hashes, those the scope holds, each with one memory that has it."""
         query = self._with_where("existing_hashes", where)
         cursor = await conn.execute(query, {**where.params, "hashes": list(hashes)})
-        return {str(row[0]) for row in await cursor.fetchall()}
+        return {str(row[0]): row[1] for row in await cursor.fetchall()}
 
     async def count_scope(self, conn: AsyncConnection, where: Where, cap: int) -> int:
         cursor = await conn.execute(self._with_where("count_scope_capped", where), {**where.params, "cap": cap})
@@ -167,6 +168,14 @@ class MemoryRepository:
         cursor = await conn.execute(query, {**where.params, "memory_id": memory_id})
         names = [column.name for column in cursor.description or []]
         return [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
+
+    async def written_elsewhere(self, conn: AsyncConnection, memory_id: UUID, where: Where) -> StoredMemory | None:
+        """The memory, if another client wrote it (and `where` shows it)."""
+        cursor = await conn.execute(
+            self._with_where("written_elsewhere", where), {**where.params, "memory_id": memory_id}
+        )
+        row = await cursor.fetchone()
+        return StoredMemory(row[0], row[1]) if row else None
 
     async def reset(self, conn: AsyncConnection) -> None:
         await conn.execute(self.q["reset_all"])

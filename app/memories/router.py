@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 
 from app.deps import AccessDep, MemoryServiceDep, get_access, reject_unknown_query
 from app.errors import InvalidInput
-from app.memories.schemas import HistoryEntry, MemoryItem, MemoryList, MemoryUpdate, SearchRequest
+from app.memories.schemas import HistoryEntry, MemoryItem, MemoryList, MemoryUpdate, SearchRequest, SearchResults
 from app.params import IdentifierQuery, StatusMessage, query_identifiers
 
 # Every route here needs a key: one added later without thinking of auth is covered too.
@@ -25,12 +25,15 @@ async def list_memories(
     top_k: int | None = Query(None, description="How many memories, newest first (default 20, as mem0)."),
     limit: int | None = Query(None, description="Older name for top_k."),
     show_expired: bool = Query(False, description="Include memories past their expiration_date."),
+    enable_graph: bool | None = Query(None, description="Add the scope's relations (default: with the graph)."),
 ) -> dict[str, Any]:
     if top_k is not None and limit is not None and top_k != limit:
         raise InvalidInput(f"top_k ({top_k}) and limit ({limit}) differ; send one of them")
     identifiers = query_identifiers(user_id, agent_id, run_id)
-    found = await service.list_memories(identifiers, top_k or limit, access, show_expired=show_expired)
-    return {"results": found}
+    found = await service.list_memories(
+        identifiers, top_k or limit, access, show_expired=show_expired, enable_graph=enable_graph
+    )
+    return found.list_body()
 
 
 @router.get("/memories/{memory_id}", response_model=MemoryItem, summary="Get a memory")
@@ -69,11 +72,11 @@ async def delete_memories(
     return {"message": f"All relevant memories deleted ({deleted})"}
 
 
-@router.post("/search", response_model=MemoryList, summary="Search memories")
+@router.post("/search", response_model=SearchResults, summary="Search memories")
 async def search_memories(body: SearchRequest, service: MemoryServiceDep, access: AccessDep) -> dict[str, Any]:
     """A scope's memories ranked as mem0 2.x ranks them: semantic score (1 - cosine distance) plus, when the scope
     has full-text hits for the query, a keyword score, divided by the largest possible sum; `explain` shows both."""
-    return {"results": await service.search(body, access)}
+    return (await service.search(body, access)).search_body()
 
 
 @router.post("/reset", response_model=StatusMessage, summary="Reset all memories")

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictStr,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
-from app.params import IDENTIFIER_KEYS, Identifier
+from app.config import CATEGORY_NAME
+from app.filters import names_scopes
+from app.params import SCOPE_KEYS, Identifier
 
 # Keys the server owns inside a memory's payload; user metadata may not overwrite them.
 RESERVED_PAYLOAD_KEYS = frozenset(
@@ -23,7 +35,9 @@ RESERVED_PAYLOAD_KEYS = frozenset(
         "role",
         "extraction",
         "expiration_date",
-        *IDENTIFIER_KEYS,
+        "immutable",
+        "categories",
+        *SCOPE_KEYS,
     }
 )
 
@@ -32,6 +46,8 @@ RESERVED_PAYLOAD_KEYS = frozenset(
 # these are the bounds. Metadata is copied into every memory row and read back on every search, so it is bounded
 # by size and by depth: 32 levels stays far below pydantic's serialisation depth limit, so no stored row can fail
 # to serialise (rows stored before the limit are clipped on the way out, see MemoryItem).
+MAX_CUSTOM_CATEGORIES = 50
+MAX_CATEGORY_DESCRIPTION_CHARS = 500
 MAX_TEXT_CHARS = 20_000  # a search query or an updated memory text: what one embedding call reads
 MAX_PROMPT_CHARS = 4_000  # extra extraction instructions: a paragraph, not a second conversation
 MAX_METADATA_DEPTH = 32
@@ -114,9 +130,10 @@ class Scope(BaseModel):
     user_id: Identifier | None = None
     agent_id: Identifier | None = None
     run_id: Identifier | None = None
+    app_id: Identifier | None = None
 
     def identifiers(self) -> dict[str, str]:
-        return {key: value for key in IDENTIFIER_KEYS if (value := getattr(self, key)) is not None}
+        return {key: value for key in SCOPE_KEYS if (value := getattr(self, key)) is not None}
 
 
 class MemoryCreate(Scope):
@@ -144,12 +161,68 @@ class MemoryCreate(Scope):
         None,
         description="The Idempotency-Key, for clients that cannot set headers; if both are sent they must be equal.",
     )
+    enable_graph: bool | None = Field(
+        None,
+        description="Graph memory for this write (default: on when the server has it); true without it is a 422.",
+    )
+    timestamp: datetime | None = Field(
+        None, description="When the memories were made (ISO time or Unix seconds): their created_at (mem0's)."
+    )
+    immutable: bool = Field(False, description="The memories cannot be updated later (409), only deleted (mem0's).")
+    includes: StrictStr | None = Field(
+        None, min_length=1, max_length=MAX_PROMPT_CHARS, description="With infer: true, what to remember (mem0's)."
+    )
+    excludes: StrictStr | None = Field(
+        None, min_length=1, max_length=MAX_PROMPT_CHARS, description="With infer: true, what never to remember."
+    )
+    custom_categories: list[dict[StrictStr, StrictStr]] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_CUSTOM_CATEGORIES,
+        description="With infer: true, the categories the extraction gives each fact, as [{name: description}] "
+        "(mem0's); default: MEM0_CATEGORIES.",
+    )
 
     @model_validator(mode="after")
     def _prompt_needs_inference(self) -> MemoryCreate:
-        if self.prompt is not None and not self.infer:
-            raise ValueError("prompt instructs the fact extraction, which only infer: true runs; drop one of them")
+        for name in ("prompt", "includes", "excludes", "custom_categories"):
+            if getattr(self, name) is not None and not self.infer:
+                raise ValueError(f"{name} instructs the fact extraction, which only infer: true runs; drop one of them")
         return self
+
+    @field_validator("timestamp")
+    @classmethod
+    def _timestamp_has_a_zone(cls, value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+    @field_validator("custom_categories")
+    @classmethod
+    def _one_named_category_each(cls, value: list[dict[str, str]] | None) -> list[dict[str, str]] | None:
+        for index, category in enumerate(value or []):
+            if len(category) != 1:
+                raise ValueError(f"custom_categories.{index}: one {{name: description}} per category")
+            [(name, description)] = category.items()
+            if not CATEGORY_NAME.fullmatch(name) or len(description) > MAX_CATEGORY_DESCRIPTION_CHARS:
+                raise ValueError(
+                    f"custom_categories.{index}: a name of lowercase words joined by _ (at most 64 characters) and a "
+                    f"description of at most {MAX_CATEGORY_DESCRIPTION_CHARS} characters"
+                )
+        return value
+
+    def category_list(self) -> list[tuple[str, str]] | None:
+        """The write's own categories with their descriptions (None: the server's MEM0_CATEGORIES)."""
+        if self.custom_categories is None:
+            return None
+        return [next(iter(category.items())) for category in self.custom_categories]
+
+    def instructions(self) -> str | None:
+        """The caller's instructions for the extraction: `prompt`, and mem0's `includes` / `excludes`."""
+        parts = [self.prompt] if self.prompt else []
+        if self.includes:
+            parts.append(f"Only remember facts about: {self.includes}")
+        if self.excludes:
+            parts.append(f"Never remember facts about: {self.excludes}")
+        return "\n".join(parts) or None
 
     def metadata_copies_bytes(self) -> int:
         """mem0's layout copies the metadata into every memory a write stores: its JSON size times the messages
@@ -179,6 +252,12 @@ class SearchRequest(Scope):
         "mem0), before the keyword score is added.",
     )
     show_expired: bool = Field(False, description="Include memories past their expiration_date.")
+    enable_graph: bool | None = Field(
+        None, description="Add the graph's relations around the entities the query names (default: with the graph)."
+    )
+    categories: list[StrictStr] | None = Field(
+        None, min_length=1, description="Only memories in one of these categories (mem0's)."
+    )
     explain: bool = Field(
         False,
         description="Add score_details to each result: semantic_score, bm25_score, entity_boost, raw_score, "
@@ -187,10 +266,10 @@ class SearchRequest(Scope):
 
     @model_validator(mode="after")
     def _needs_identifier(self) -> SearchRequest:
-        in_filters = {key for key in IDENTIFIER_KEYS if (self.filters or {}).get(key) is not None}
-        if not self.identifiers() and not in_filters:
+        if not self.identifiers() and not names_scopes(self.filters or {}):
             raise ValueError(
-                "at least one identifier (user_id, agent_id or run_id) is required, top-level or in filters"
+                "at least one identifier (user_id, agent_id or run_id) is required, top-level or in filters "
+                '(a value, "*", {"in": [...]} or an OR of them)'
             )
         return self
 
@@ -225,9 +304,12 @@ class MemoryItem(BaseModel):
     user_id: str | None = None
     agent_id: str | None = None
     run_id: str | None = None
+    app_id: str | None = None
     actor_id: str | None = None
     role: str | None = None
     expiration_date: str | None = None
+    categories: list[str] | None = None
+    immutable: bool | None = None
     score: float | None = None
 
     @field_validator("metadata", mode="before")
@@ -249,8 +331,41 @@ class AddResponse(BaseModel):
     results: list[AddResult]
 
 
-class MemoryList(BaseModel):
+class ListedRelation(BaseModel):
+    source: str
+    relationship: str
+    target: str
+
+
+class FoundRelation(BaseModel):
+    source: str
+    relationship: str
+    destination: str
+
+
+class _WithRelations(BaseModel):
+    """`relations` appears only when the request used graph memory: without it the answer is as it always was."""
+
+    relations: Any = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_relations(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if self.relations is None and isinstance(data, dict):
+            data.pop("relations", None)
+        return data
+
+
+class MemoryList(_WithRelations):
     results: list[MemoryItem]
+    relations: list[ListedRelation] | None = Field(None, description="With graph memory: the scope's relations.")
+
+
+class SearchResults(_WithRelations):
+    results: list[MemoryItem]
+    relations: list[FoundRelation] | None = Field(
+        None, description="With graph memory: relations around the entities the query names."
+    )
 
 
 class HistoryEntry(BaseModel):

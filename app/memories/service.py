@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,8 +14,10 @@ from psycopg_pool import AsyncConnectionPool
 from app.auth.access import Access
 from app.config import Settings
 from app.db.errors import storage_errors
-from app.errors import Forbidden, InvalidInput, NotFound
-from app.filters import access_where, scope_where
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.filters import access_where, names_scopes, scope_where
+from app.graph.names import Relation
+from app.graph.service import GraphService, clear_graph, forget_memories, graph_wanted, list_item, search_item
 from app.jobs.repository import JobRepository
 from app.llm.client import OllamaClient
 from app.llm.embed_cache import EmbedCache
@@ -24,7 +27,7 @@ from app.memories.repository import HistoryEvent, MemoryRepository, StoredMemory
 from app.memories.schemas import RESERVED_PAYLOAD_KEYS, MemoryUpdate, SearchRequest
 from app.memories.scope_sizes import ScopeSizes, scope_key
 from app.named_entities.repository import NamedEntityRepository
-from app.params import IDENTIFIER_KEYS
+from app.params import SCOPE_KEYS
 from app.telemetry.service import Telemetry
 
 logger = logging.getLogger(__name__)
@@ -32,7 +35,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_TOP_K = 10
 DEFAULT_LIST_LIMIT = 20  # upstream mem0's default page
 UNCAPPED = 2**62  # a count_scope cap no scope reaches
-_PROMOTED_KEYS = (*IDENTIFIER_KEYS, "actor_id", "role", "expiration_date")
+_PROMOTED_KEYS = (*SCOPE_KEYS, "actor_id", "role", "expiration_date", "categories", "immutable")
 
 
 def parse_memory_id(raw: str) -> uuid.UUID:
@@ -59,6 +62,33 @@ def to_item(memory: StoredMemory, *, with_score: bool = False) -> dict[str, Any]
     return item
 
 
+SCOPE_REQUIRED = (
+    "name the scope: an identifier (user_id, agent_id or run_id) as a plain value, top-level or in filters, or "
+    'in filters "*" (every one your key may read), {"in": [...]} or an OR of them; other operators on identifiers '
+    "do not name a scope"
+)
+
+
+@dataclass(frozen=True)
+class Found:
+    """Memories a list or a search found and, when the request uses graph memory, the relations around them."""
+
+    results: list[dict[str, Any]]
+    relations: list[Relation] | None = None
+
+    def search_body(self) -> dict[str, Any]:
+        """mem0's search answer: relations as {source, relationship, destination}."""
+        if self.relations is None:
+            return {"results": self.results}
+        return {"results": self.results, "relations": [search_item(r) for r in self.relations]}
+
+    def list_body(self) -> dict[str, Any]:
+        """mem0's get_all answer: relations as {source, relationship, target}."""
+        if self.relations is None:
+            return {"results": self.results}
+        return {"results": self.results, "relations": [list_item(r) for r in self.relations]}
+
+
 class MemoryService:
     def __init__(
         self,
@@ -68,9 +98,11 @@ class MemoryService:
         repository: MemoryRepository,
         named_entities: NamedEntityRepository,
         jobs: JobRepository,
+        graph: GraphService,
         telemetry: Telemetry | None = None,
     ) -> None:
         self.settings = settings
+        self.graph = graph
         self.jobs = jobs
         self.telemetry = telemetry
         self.pool = pool
@@ -89,48 +121,66 @@ class MemoryService:
         return to_item(memory)
 
     async def list_memories(
-        self, identifiers: dict[str, str], limit: int | None, access: Access, *, show_expired: bool = False
-    ) -> list[dict[str, Any]]:
-        if not identifiers:
-            raise InvalidInput("at least one identifier (user_id, agent_id or run_id) is required")
+        self,
+        identifiers: dict[str, str],
+        limit: int | None,
+        access: Access,
+        *,
+        show_expired: bool = False,
+        enable_graph: bool | None = None,
+        filters: dict[str, Any] | None = None,
+    ) -> Found:
+        if not identifiers and not names_scopes(filters or {}):
+            raise InvalidInput(SCOPE_REQUIRED)
         limit = self._bounded(limit, DEFAULT_LIST_LIMIT, self.settings.max_list_limit, "limit")
+        uses_graph = graph_wanted(self.settings, enable_graph)
         async with storage_errors(), self.pool.connection() as conn:
             memories = await self.repository.list_scope(
-                conn, scope_where(access, identifiers, show_expired=show_expired), limit
+                conn, scope_where(access, identifiers, filters, show_expired=show_expired), limit
             )
-        return [to_item(memory) for memory in memories]
+        relations = await self.graph.valid_relations(scope_where(access, identifiers)) if uses_graph else None
+        return Found([to_item(memory) for memory in memories], relations)
 
     async def list_page(
-        self, identifiers: dict[str, str], access: Access, offset: int, limit: int
-    ) -> tuple[int, list[dict[str, Any]]]:
+        self,
+        identifiers: dict[str, str],
+        access: Access,
+        offset: int,
+        limit: int,
+        enable_graph: bool | None = None,
+        filters: dict[str, Any] | None = None,
+    ) -> tuple[int, Found]:
         """The scope's size and the `limit` memories after the newest `offset` (newest first); the deepest
         reachable memory is MEM0_MAX_LIST_LIMIT."""
-        if not identifiers:
-            raise InvalidInput("at least one identifier (user_id, agent_id or run_id) is required")
+        if not identifiers and not names_scopes(filters or {}):
+            raise InvalidInput(SCOPE_REQUIRED)
         deepest = self.settings.max_list_limit
         if offset + limit > deepest:
             raise InvalidInput(
                 f"memories {offset + 1} to {offset + limit} reach past memory {deepest} (MEM0_MAX_LIST_LIMIT); "
                 "narrow the scope or use larger pages"
             )
-        where = scope_where(access, identifiers)
+        uses_graph = graph_wanted(self.settings, enable_graph)
+        where = scope_where(access, identifiers, filters)
         async with storage_errors(), self.pool.connection() as conn:
             count = await self.repository.count_scope(conn, where, UNCAPPED)
             memories = await self.repository.list_scope(conn, where, offset + limit)
-        return count, [to_item(memory) for memory in memories[offset:]]
+        relations = await self.graph.valid_relations(scope_where(access, identifiers)) if uses_graph else None
+        return count, Found([to_item(memory) for memory in memories[offset:]], relations)
 
-    async def search(self, request: SearchRequest, access: Access) -> list[dict[str, Any]]:
+    async def search(self, request: SearchRequest, access: Access) -> Found:
+        uses_graph = graph_wanted(self.settings, request.enable_graph)
         filters = dict(request.filters or {})
+        if request.categories is not None:
+            if "categories" in filters:
+                raise InvalidInput("give categories in the body or in filters, not both")
+            filters["categories"] = {"in": request.categories}
         identifiers = request.identifiers()
-        for key in IDENTIFIER_KEYS:
+        for key in SCOPE_KEYS:
             if key not in identifiers and isinstance(filters.get(key), str) and filters[key] != "*":
                 identifiers[key] = filters.pop(key)
-        if not identifiers:
-            # An operator on an identifier ({"user_id": {"ne": ""}}) would widen the search to every scope.
-            raise InvalidInput(
-                "at least one identifier (user_id, agent_id or run_id) is required as a plain value, "
-                "top-level or in filters; operators on identifiers do not name a scope"
-            )
+        if not identifiers and not names_scopes(filters):
+            raise InvalidInput(SCOPE_REQUIRED)
         top_k = self._bounded(request.top_k or request.limit, DEFAULT_TOP_K, self.settings.max_top_k, "top_k")
         where = scope_where(access, identifiers, filters, show_expired=request.show_expired)
         vector = await self.query_embeddings.get_or_embed(
@@ -170,7 +220,9 @@ class MemoryService:
                 keyword=hits.any_keyword_hit,
                 entity=hits.any_entity,
             )
-        return items
+        if not uses_graph:
+            return Found(items)
+        return Found(items, await self.graph.related(scope_where(access, identifiers), request.query))
 
     async def update(self, raw_id: str, request: MemoryUpdate, access: Access) -> dict[str, Any]:
         memory_id = parse_memory_id(raw_id)
@@ -183,6 +235,8 @@ class MemoryService:
             memory = await self.repository.get(conn, memory_id, access_where(access), lock=True)
             if memory is None:
                 raise NotFound(f"no memory with id {memory_id}")
+            if memory.payload.get("immutable") is True:
+                raise Conflict(f"memory {memory_id} was stored immutable; delete it and add a new one instead")
             old_text = memory.payload.get("data")
             payload = (
                 {k: v for k, v in memory.payload.items() if k in RESERVED_PAYLOAD_KEYS}
@@ -213,6 +267,9 @@ class MemoryService:
         memory_id = parse_memory_id(raw_id)
         async with storage_errors(), self.pool.connection() as conn:
             rows = await self.repository.history(conn, memory_id, access_where(access))
+            other = None if rows else await self.repository.written_elsewhere(conn, memory_id, access_where(access))
+        if other is not None:
+            rows = [added_by_another_client(other)]
         if not rows:
             raise NotFound(f"no history for memory id {memory_id}")
         return [
@@ -231,6 +288,7 @@ class MemoryService:
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
             deleted = await self.repository.delete(conn, memory_id, access_where(access))
             await self.named_entities.unlink(conn, deleted)
+            await forget_memories(conn, self.graph.repository, deleted)
         if not deleted:
             raise NotFound(f"no memory with id {memory_id}")
 
@@ -244,6 +302,7 @@ class MemoryService:
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
             deleted = await self.repository.delete_scope(conn, scope_where(access, identifiers))
             await self.named_entities.unlink(conn, deleted)
+            await clear_graph(conn, self.graph.repository, scope_where(access, identifiers))
             if access.allows(identifiers):
                 await self.jobs.delete_scope(conn, identifiers)
         return len(deleted)
@@ -255,6 +314,7 @@ class MemoryService:
             raise Forbidden("reset deletes every memory and is disabled; set MEM0_ALLOW_RESET=true to enable it")
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
             await self.repository.reset(conn)
+            await clear_graph(conn, self.graph.repository, access_where(access))
         logger.warning("all memories were reset")
 
     async def _embed_one(self, text: str) -> list[float]:
@@ -268,6 +328,31 @@ class MemoryService:
         if not 1 <= value <= maximum:
             raise InvalidInput(f"{name} must be between 1 and {maximum}, got {value}")
         return value
+
+
+def added_by_another_client(memory: StoredMemory) -> dict[str, Any]:
+    """The ADD of a memory another client (mem0's own library) wrote on this table, rebuilt from the memory itself:
+    that client keeps its history elsewhere. Its id is the memory's."""
+    payload = memory.payload
+    return {
+        "id": memory.id,
+        "memory_id": memory.id,
+        "old_memory": None,
+        "new_memory": payload.get("data"),
+        "event": "ADD",
+        "created_at": _parsed(payload.get("created_at")),
+        "updated_at": None,
+        "is_deleted": False,
+        "actor_id": payload.get("actor_id"),
+        "role": payload.get("role"),
+    }
+
+
+def _parsed(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -55,8 +55,14 @@ async def check_invariants(settings: Settings, conn: AsyncConnection, ollama: Ol
     ]
     found.report.add("migrations", not any(problems), "; ".join(p for p in problems if p) or f"{len(recorded)} applied")
 
-    missing_add = await _count(conn, q["memories_without_add"])
-    found.report.add("history", missing_add == 0, f"{missing_add} memories without their ADD event")
+    cursor = await conn.execute(q["memories_without_add"])
+    missing_add, other_clients = map(int, await cursor.fetchone() or (0, 0))
+    found.report.add(
+        "history",
+        missing_add == 0,
+        f"{missing_add} memories without their ADD event; {other_clients} written by another client (mem0's "
+        "library keeps their history elsewhere)",
+    )
     dangling = await _count(conn, q["dangling_entity_links"])
     found.report.add("entities", dangling == 0, f"{dangling} entity links to memories that do not exist")
     stuck = await _count(conn, q["stuck_jobs"])

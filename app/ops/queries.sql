@@ -3,8 +3,14 @@
 -- name: recorded_migrations
 SELECT version, checksum FROM schema_migrations ORDER BY version
 
+-- Memories without their ADD event: those this server wrote (a broken invariant), and those another client wrote
+-- (mem0's own library keeps its history elsewhere). A row from before `written_here` (migration 0015) with no
+-- history at all counts as another client's.
 -- name: memories_without_add
-SELECT count(*) FROM "{collection}" AS m
+SELECT count(*) FILTER (WHERE m.written_here OR EXISTS (SELECT 1 FROM memory_history AS h WHERE h.memory_id = m.id)),
+       count(*) FILTER (WHERE NOT m.written_here
+                          AND NOT EXISTS (SELECT 1 FROM memory_history AS h WHERE h.memory_id = m.id))
+FROM "{collection}" AS m
 WHERE NOT EXISTS (SELECT 1 FROM memory_history AS h WHERE h.memory_id = m.id AND h.event = 'ADD')
 
 -- Deleting a memory unlinks it from its entities in the same transaction, so no link points at nothing.

@@ -38,6 +38,7 @@ class WriteResult:
     job_status: str | None = None
     inference: Inference | None = None
     replayed: bool = False
+    relations: dict[str, Any] | None = None  # mem0's {added_entities, deleted_entities}, with graph memory
 
     @property
     def queued(self) -> bool:
@@ -51,18 +52,21 @@ class WriteResult:
         body: dict[str, Any] = {"results": [item.model_dump(mode="json") for item in self.results]}
         if self.inference is not None:
             body |= self.job_result() | {"job_id": str(self.job_id)}
+        elif self.relations is not None:
+            body["relations"] = self.relations
         return body
 
     def job_result(self) -> dict[str, Any]:
         """What a finished job keeps (GET /jobs/{id} shows it)."""
         inference = self.inference or Inference(0, 0, "none", [])
-        return {
+        result = {
             "results": [item.model_dump(mode="json") for item in self.results],
             "extracted": inference.extracted,
             "already_stored": inference.already_stored,
             "extraction": inference.extraction,
             "entities": inference.named_entities,
         }
+        return result if self.relations is None else result | {"relations": self.relations}
 
     def record(self) -> StoredResult:
         """The key's copy: the status and body bytes of mem0's REST answer, as every version of this server stored
@@ -84,7 +88,7 @@ class WriteResult:
             return cls([], job.id, job.status)
         kept = _JobResult.model_validate(job.result)
         inference = Inference(kept.extracted, kept.already_stored, kept.extraction, kept.entities)
-        return cls(kept.results, job.id, inference=inference)
+        return cls(kept.results, job.id, inference=inference, relations=kept.relations)
 
 
 class _RecordBody(BaseModel):
@@ -99,6 +103,7 @@ class _JobResult(BaseModel):
     already_stored: int = 0
     extraction: str = "llm"
     entities: list[dict[str, str]] = []
+    relations: dict[str, Any] | None = None
 
 
 def json_bytes(content: Any) -> bytes:

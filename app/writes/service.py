@@ -9,6 +9,7 @@ from app.auth.access import Access
 from app.config import Settings
 from app.db.errors import storage_errors
 from app.errors import AppError, Forbidden, InvalidInput, QueueFull, StorageUnavailable
+from app.graph.service import GraphDrafts, graph_wanted
 from app.idempotency.schemas import KeyedRequest
 from app.idempotency.service import IdempotencyService, Once
 from app.jobs.repository import PENDING, JobRepository
@@ -65,6 +66,7 @@ class WriteService:
 
     def _check_limits(self, request: MemoryCreate, access: Access) -> None:
         """Refuses, before anything runs, a write outside the caller's key or over the request limits."""
+        graph_wanted(self.settings, request.enable_graph)  # true without a graph: the 422 comes before anything runs
         if not access.allows(request.identifiers()):
             raise Forbidden(f"this API key may not write memories for {request.identifiers()}; use a key for them")
         if len(request.messages) > self.settings.max_messages:
@@ -94,7 +96,10 @@ class WriteService:
         """The deterministic write: each non-system message becomes one memory, stored with its ADD history (and
         the completed key) in one transaction."""
         try:
-            result = await self.store.store(Drafts(request.identifiers(), drafts_from_messages(request)), key=once)
+            # An infer: false write stores messages, not relations: with the graph on it answers `relations` empty.
+            graph = GraphDrafts() if graph_wanted(self.settings, request.enable_graph) else None
+            drafts = Drafts(request.identifiers(), drafts_from_messages(request), graph=graph)
+            result = await self.store.store(drafts, key=once)
         except Exception as error:
             if not isinstance(error, AppError) or error.status_code >= 500:
                 self._record("failed", 0, getattr(error, "code", type(error).__name__))

@@ -14,6 +14,8 @@ from app.auth.access import EVERYTHING
 from app.config import Settings
 from app.db.errors import storage_errors
 from app.filters import scope_where
+from app.graph.repository import GraphRepository
+from app.graph.service import GraphChanges, GraphDrafts, record_relations
 from app.idempotency.service import Once
 from app.jobs.repository import ClaimedJob, JobRepository
 from app.llm.client import OllamaClient
@@ -36,6 +38,7 @@ class Drafts:
     named_entities: Sequence[ExtractedEntity] = ()
     extracted: int = 0
     extraction: str | None = None
+    graph: GraphDrafts | None = None  # None: this write does not use graph memory
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class DraftStore:
         ollama: OllamaClient,
         memories: MemoryRepository,
         named_entities: NamedEntityRepository,
+        graph: GraphRepository,
         jobs: JobRepository,
     ) -> None:
         self.settings = settings
@@ -61,6 +65,7 @@ class DraftStore:
         self.ollama = ollama
         self.memories = memories
         self.named_entities = named_entities
+        self.graph = graph
         self.jobs = jobs
 
     async def store(
@@ -73,6 +78,7 @@ class DraftStore:
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
             if job is not None and not await self.jobs.lock_running(conn, job.job):
                 return None
+            held: dict[str, uuid.UUID] = {}
             if write.deduplicate and rows:
                 await self.memories.lock_scope(conn, write.identifiers)
                 where = scope_where(EVERYTHING, write.identifiers)
@@ -84,7 +90,12 @@ class DraftStore:
                 await self.memories.insert_with_history(conn, stored)
             # Under the scope's lock taken above: two writers naming one entity create it once.
             await self.named_entities.link(conn, write.identifiers, {row.id: row.text for row in stored}, entities)
-            result = _result(write, rows, stored, entities, job)
+            relations = None
+            if write.graph is not None:
+                # A relation's sources are the write's memories: the new ones, and those it restated.
+                sources = [row.id for row in stored] + list(held.values())
+                relations = await record_relations(conn, self.graph, write.identifiers, write.graph, sources)
+            result = _result(write, rows, stored, entities, job, relations)
             if key is not None:
                 await key.complete(conn, result.record())
             if job is not None:
@@ -115,12 +126,14 @@ def _result(
     stored: Sequence[NewMemory],
     entities: Sequence[NewEntity],
     job: JobCompletion | None,
+    relations: GraphChanges | None,
 ) -> WriteResult:
     results = [
         AddResult(id=str(row.id), memory=row.text, event="ADD", role=row.role, actor_id=row.actor_id) for row in stored
     ]
+    shown = relations.body() if relations is not None else None
     if write.extraction is None:
-        return WriteResult(results)
+        return WriteResult(results, relations=shown)
     named = [{"name": entity.name, "type": entity.type} for entity in entities]
     inference = Inference(write.extracted, len(rows) - len(stored), write.extraction, named)
-    return WriteResult(results, job.job.public_id if job is not None else None, inference=inference)
+    return WriteResult(results, job.job.public_id if job is not None else None, inference=inference, relations=shown)

@@ -38,9 +38,19 @@ from app.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from app.graph.names import Relation, node_name
+from app.graph.repository import TypedRelation
+from app.graph.service import GraphDrafts, GraphService
 from app.jobs.repository import FAILED, NOTIFY_CHANNEL, PENDING, ClaimedJob, JobRepository, backoff_delay_s
 from app.llm.client import OllamaClient
-from app.llm.extraction import Extraction, PromptTruncated, conversation_windows, extract_facts, merge_extractions
+from app.llm.extraction import (
+    Extraction,
+    PromptTruncated,
+    conversation_windows,
+    extract_facts,
+    merge_extractions,
+    render_conversation,
+)
 from app.memories.payloads import MemoryDraft, drafts_from_facts, drafts_from_messages
 from app.memories.schemas import MemoryCreate
 from app.metrics import Metrics
@@ -76,6 +86,7 @@ class JobWorkers:
         ollama: OllamaClient,
         store: DraftStore,
         repository: JobRepository,
+        graph: GraphService,
         metrics: Metrics,
         telemetry: Telemetry | None = None,
     ) -> None:
@@ -87,6 +98,7 @@ class JobWorkers:
         self.ollama = ollama
         self.store = store
         self.repository = repository
+        self.graph = graph
         self.models = ModelState(settings)
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -190,7 +202,9 @@ class JobWorkers:
             request = MemoryCreate.model_validate(job.request["body"])
         except ValidationError as error:
             raise InvalidInput(f"the stored request no longer validates: {error.error_count()} error(s)") from None
-        extraction = await self._extraction_of(job, request)
+        # A job queued before the graph was turned off stores its facts without it rather than failing.
+        uses_graph = self.settings.graph_enabled and request.enable_graph is not False
+        extraction = await self._extraction_of(job, request, uses_graph)
         drafts, outcome = self._drafts(request, extraction)
         write = Drafts(
             request.identifiers(),
@@ -199,6 +213,7 @@ class JobWorkers:
             named_entities=extraction.entities if outcome == "llm" else (),
             extracted=len(extraction.facts),
             extraction=outcome,
+            graph=graph_drafts(extraction) if uses_graph else None,
         )
         result = await self.store.store(write, job=JobCompletion(job, extraction.model))
         if result is None:
@@ -208,12 +223,17 @@ class JobWorkers:
         logger.info("job succeeded", extra={"job_id": job.ref, "stored": stored, "extraction": outcome})
         self._emit("job.succeeded", job, stored=stored, extraction=outcome, model=extraction.model)
 
-    async def _extraction_of(self, job: ClaimedJob, request: MemoryCreate) -> Extraction:
-        """An earlier attempt's stored extraction, or a new one, stored before anything else can fail."""
+    async def _extraction_of(self, job: ClaimedJob, request: MemoryCreate, uses_graph: bool) -> Extraction:
+        """An earlier attempt's stored extraction, or a new one, stored before anything else can fail. With the
+        graph, the prompt carries the scope's relations among the names the conversation mentions."""
         if job.extraction is not None:
             return Extraction.from_json(job.extraction)
         messages = [m.model_dump(exclude_none=True) for m in request.messages]
-        extraction = await self._extract(messages, request.prompt)
+        known = None
+        if uses_graph:
+            known = await self.graph.known_relations(request.identifiers(), render_conversation(messages))
+        categories = request.category_list() or [(name, "") for name in self.settings.categories]
+        extraction = await self._extract(messages, request.instructions(), known, categories)
         self._report_dropped(job, extraction)
         async with storage_errors(), self.pool.connection() as conn:
             await self.repository.save_extraction(conn, job, extraction.to_json())
@@ -235,7 +255,7 @@ class JobWorkers:
     def _drafts(self, request: MemoryCreate, extraction: Extraction) -> tuple[list[MemoryDraft], str]:
         """The memories to store and how they were found, by MEM0_INFER_EMPTY_POLICY when there are no facts."""
         if extraction.facts:
-            return drafts_from_facts(request, extraction.facts), "llm"
+            return drafts_from_facts(request, extraction.facts, extraction.categories), "llm"
         policy = self.settings.infer_empty_policy
         if policy == "store_raw":
             return drafts_from_messages(request, extraction="raw_fallback"), "raw_fallback"
@@ -243,18 +263,32 @@ class JobWorkers:
             raise NoFactsFound("the model found no facts in these messages (MEM0_INFER_EMPTY_POLICY=reject)")
         return [], "none"
 
-    async def _extract(self, messages: list[dict[str, str]], instructions: str | None) -> Extraction:
+    async def _extract(
+        self,
+        messages: list[dict[str, str]],
+        instructions: str | None,
+        known: list[Relation] | None,
+        categories: list[tuple[str, str]],
+    ) -> Extraction:
         """The facts of the whole conversation, window by window when it is longer than one context window."""
         windows = conversation_windows(
             messages,
             num_predict=self.settings.llm_num_predict,
             max_ctx=self.settings.llm_num_ctx,
             instructions=instructions,
+            known=known,
+            categories=categories,
         )
-        extractions = [await self._extract_window(window, instructions) for window in windows]
+        extractions = [await self._extract_window(window, instructions, known, categories) for window in windows]
         return merge_extractions(extractions)
 
-    async def _extract_window(self, messages: list[dict[str, str]], instructions: str | None) -> Extraction:
+    async def _extract_window(
+        self,
+        messages: list[dict[str, str]],
+        instructions: str | None,
+        known: list[Relation] | None,
+        categories: list[tuple[str, str]],
+    ) -> Extraction:
         models = [self.models.primary] + ([self.models.fallback] if self.models.fallback else [])
         last: AppError | None = None
         for model in models:
@@ -274,6 +308,8 @@ class JobWorkers:
                             num_predict=self.settings.llm_num_predict,
                             max_ctx=self.settings.llm_num_ctx,
                             instructions=instructions,
+                            known=known,
+                            categories=categories,
                         )
                 self.models.on_fallback = model != self.models.primary
                 return result
@@ -354,3 +390,15 @@ class JobWorkers:
     def _emit(self, kind: str, job: ClaimedJob, **attributes: Any) -> None:
         if self.telemetry is not None:
             self.telemetry.emit(kind, job_id=job.ref, **attributes)
+
+
+def graph_drafts(extraction: Extraction) -> GraphDrafts:
+    """The extraction's relations with the types of their ends (`entity` for a name the entity list left out)."""
+    types = {node_name(entity.name): entity.type for entity in extraction.entities}
+    relations = [
+        TypedRelation(
+            r.source, types.get(r.source, "entity"), r.relationship, r.destination, types.get(r.destination, "entity")
+        )
+        for r in extraction.relations
+    ]
+    return GraphDrafts(relations, extraction.ended_relations)

@@ -24,10 +24,23 @@ HONOURED = {
         "infer",  # test_mem0_clients
         "custom_instructions",  # test_upstream_fields (prompt), test_hosted_api
         "expiration_date",  # test_upstream_fields, test_hosted_api
+        "timestamp",  # test_hosted_fields
+        "custom_categories",  # test_hosted_fields
     },
     # test_upstream_fields, test_hosted_api, test_hybrid_search (keyword search is always on)
-    "search": {"filters", "top_k", "threshold", "show_expired", "latest_only", "keyword_search"},
-    "get_all": {"filters", "page", "page_size", "latest_only"},  # test_mem0_clients (pages)
+    # test_hosted_versions (metadata as an equality filter)
+    "search": {
+        "filters",
+        "top_k",
+        "threshold",
+        "show_expired",
+        "latest_only",
+        "keyword_search",
+        "metadata",
+        "categories",  # test_hosted_fields
+    },
+    # test_mem0_clients (pages), test_hosted_fields (dates)
+    "get_all": {"filters", "page", "page_size", "latest_only", "start_date", "end_date"},
     "update": {"text", "metadata", "expiration_date"},  # test_upstream_fields, test_mem0_clients
 }
 # A value each field can take, so a refusal is about the field, not a malformed value.
@@ -72,8 +85,8 @@ def _call(client: MemoryClient, method: str, field: str) -> Callable[[], Any]:
     option = {field: SAMPLES[field]}
     scope = {"filters": {"user_id": user}}
     if method == "add":
-        # custom_instructions instruct the extraction, so they go with infer true; everything else with false.
-        infer = {"infer": field == "custom_instructions"} if field != "infer" else {}
+        # custom_instructions and categories steer the extraction, so they go with infer true; the rest with false.
+        infer = {"infer": field in ("custom_instructions", "custom_categories")} if field != "infer" else {}
         return lambda: client.add([{"role": "user", "content": "I like tea"}], user_id=user, **infer, **option)
     if method == "search":
         return lambda: client.search("tea", **scope, **option)

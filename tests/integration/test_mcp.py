@@ -28,6 +28,7 @@ TOOLS = {
     "update_memory",
     "delete_memory",
     "delete_all_memories",
+    "get_graph",
     "list_entities",
     "delete_entities",
 }

@@ -41,3 +41,14 @@ def test_rows_written_here_are_read_by_mem0(app_api, mem0_memory):
     assert fetched["metadata"] == {"source": "fixed"}
     assert [m["id"] for m in listed] == [created["id"]]
     assert found[0]["id"] == created["id"]
+
+
+def test_history_of_a_memory_the_library_wrote_is_its_add_rebuilt(app_api, mem0_memory):
+    [added] = mem0_memory.add("I collect stamps", user_id="history-from-mem0", infer=False)["results"]
+
+    history = app_api.get(f"/memories/{added['id']}/history")
+
+    assert history.status_code == 200, history.text
+    [event] = history.json()
+    assert event["event"] == "ADD" and event["new_memory"] == "I collect stamps" and event["old_memory"] is None
+    assert event["memory_id"] == added["id"]

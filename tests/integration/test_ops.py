@@ -25,6 +25,18 @@ def _cli(database_url: str, standin, *args: str) -> subprocess.CompletedProcess[
     return run_cli(server_env(database_url, standin), *args)
 
 
+def test_memories_another_client_wrote_are_reported_not_failed(written_db, standin):
+    with psycopg.connect(written_db, autocommit=True) as conn:
+        # mem0's own library inserts (id, vector, payload) and keeps its history in its own SQLite file.
+        conn.execute(
+            "INSERT INTO memories (id, vector, payload) SELECT gen_random_uuid(), vector, "
+            """'{"data": "I collect stamps", "user_id": "lib"}'::jsonb FROM memories LIMIT 1"""
+        )
+    shared = _cli(written_db, standin, "invariants")
+    assert shared.returncode == 0, shared.stdout + shared.stderr
+    assert "0 memories without their ADD event; 1 written by another client" in shared.stdout
+
+
 @pytest.fixture
 def written_db(fresh_db, standin) -> str:
     with InProcessServer(server_env(fresh_db, standin)) as app, app.client() as client:

@@ -94,9 +94,9 @@ def test_filters_take_the_wildcard_logical_operators_and_date_ranges(app_api):
     assert bad.status_code == 422 and "created_at" in bad.json()["message"]
 
 
-def test_a_wildcard_identifier_does_not_name_a_scope(app_api):
-    response = app_api.post("/search", json={"query": "x", "filters": {"user_id": "*"}})
-    assert response.status_code == 422
+def test_an_operator_on_an_identifier_does_not_name_a_scope(app_api):
+    response = app_api.post("/search", json={"query": "x", "filters": {"user_id": {"ne": "u"}}})
+    assert response.status_code == 422 and "or an OR of them" in response.json()["message"]
 
 
 def test_prompt_reaches_the_extraction_and_needs_infer(app_api, standin):

