@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast test-unit lint bench check venv lock clean
+.PHONY: run test test-fast test-unit lint bench check venv lock clean neo4j-launcher
 
 # uv (pinned in the lock, installed by pip) installs the locked set in seconds where pip takes a minute.
 $(STAMP): pyproject.toml requirements.lock
@@ -26,8 +26,13 @@ check: $(STAMP)
 # tests on one of them: the suite mostly waits on servers, leases and timeouts. PYTEST_WORKERS=0 runs it serially.
 PYTEST_WORKERS ?= 4
 
-test: $(STAMP)
+test: $(STAMP) neo4j-launcher
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# The tests' Neo4j 5.26 (tests/support/neo4j): built by Maven (Java 17+) into ~/.cache/mem0-fixed once, about a
+# minute; under a second when cached. Built here rather than in the first test that needs it, which would wait.
+neo4j-launcher: $(STAMP)
+	$(BIN)/python -m tests.support.neo4j_process
 
 # The unit tier and the in-process app: no server processes (those tests are marked slow), under a minute.
 test-fast: $(STAMP)

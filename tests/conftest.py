@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.support.inprocess import INPROCESS_THREAD, InProcessServer
+from tests.support.neo4j_process import Neo4jProcess
 from tests.support.postgres import create_database, running_postgres
 from tests.support.processes import ProcessStarts, describe, kill, leftover_processes, starts_processes
 from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess
@@ -117,6 +118,23 @@ def standin(standin_session: OllamaStandin) -> Iterator[OllamaStandin]:
 def _reset(standin: OllamaStandin) -> None:
     standin.control(embed_latency_ms=0, chat_latency_ms=0, dims=DIMS, chat_reply=None)
     standin.clear_faults()
+
+
+@pytest.fixture(scope="session")
+def neo4j_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jProcess]:
+    """A real Neo4j 5.26 for this test process, started when a test first asks for it: under pytest-xdist each
+    worker that runs such a test starts its own JVM (5-15 s on the 2-core VM, about 400 MB)."""
+    with Neo4jProcess(tmp_path_factory.mktemp("neo4j")) as neo4j:
+        yield neo4j
+
+
+@pytest.fixture
+def neo4j_server(neo4j_session: Neo4jProcess) -> Iterator[Neo4jProcess]:
+    """The session's Neo4j: `.uri`, `.user`, `.password` (`.auth` for the driver). A test may `stop()` it to see
+    a degraded graph, and `start()` it again on the same port and data; it is started again after the test if not."""
+    yield neo4j_session
+    if not neo4j_session.running:
+        neo4j_session.start()
 
 
 def server_env(database_url: str, standin: OllamaStandin, **extra: str) -> dict[str, str]:

@@ -24,6 +24,7 @@ PROCESS_NAMES = frozenset(
     {
         "ServerProcess",
         "OllamaStandin",
+        "Neo4jProcess",
         "restart",  # OllamaStandin.restart
         "subprocess",
         "Popen",
