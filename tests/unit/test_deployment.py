@@ -18,8 +18,6 @@ from tests.docker.stack import COMPOSE_FILE, DEPLOY_COMMANDS
 REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
 SETTINGS_VARIABLES = {choice for field in Settings.model_fields.values() for choice in field.validation_alias.choices}  # type: ignore[union-attr]
-# Graph memory's connection (issue 23): compose passes them before app/config.py reads them (it ignores unknown names).
-GRAPH_VARIABLES = {"NEO4J_URI", "NEO4J_USERNAME", "NEO4J_PASSWORD"}
 GIB = 1024**3
 MIB = 1024**2
 BUDGETS = {  # service: (CPUs, memory), the users' plan for the Mac Studio
@@ -118,7 +116,7 @@ def test_the_server_runs_the_local_image_against_host_ollama_and_compose_postgre
 def test_every_server_variable_in_compose_is_a_real_setting():
     environment = _services()["mem0"]["environment"]
 
-    assert set(environment) <= SETTINGS_VARIABLES | GRAPH_VARIABLES, set(environment) - SETTINGS_VARIABLES
+    assert set(environment) <= SETTINGS_VARIABLES, set(environment) - SETTINGS_VARIABLES
 
 
 def test_nothing_points_at_a_remote_model_provider():
