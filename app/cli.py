@@ -1,5 +1,5 @@
-"""`mem0-fixed serve | check | migrate | keys | invariants | backup | restore | canary | import | rollout | rollback`:
-the server, its operations."""
+"""`mem0-fixed serve | check | migrate | keys | invariants | backup | restore | canary | import | rollout | rollback |
+graph`: the server, its operations."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from app.db.connect import resolve_conninfo
 from app.db.migrator import MigrationError, migrate
 from app.egress import install_egress_guard
 from app.errors import EXIT_STARTUP, StartupError
+from app.graph.projection.cli import add_graph_parser, run_graph
 from app.llm.client import build_ollama_client
 from app.log import configure_logging
 from app.ops.cli import DEPLOY_COMMANDS, OPS_COMMANDS, add_ops_parsers, run_deploy, run_ops
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="apply pending migrations")
     add_keys_parser(commands)
     add_ops_parsers(commands)
+    add_graph_parser(commands)
     args = parser.parse_args(argv)
     if args.command in DEPLOY_COMMANDS:  # plain host tools, as before they moved here: no settings to validate
         return run_deploy(args)
@@ -85,4 +87,6 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run_keys(args, settings))
     if args.command in OPS_COMMANDS:
         return asyncio.run(run_ops(args, settings))
+    if args.command == "graph":
+        return asyncio.run(run_graph(args, settings))
     return asyncio.run(_migrate(settings))

@@ -23,6 +23,7 @@ from app.db.migrator import MigrationError, migrate
 from app.db.pool import open_pool
 from app.egress import EgressGuard
 from app.errors import AppError, StartupError
+from app.graph.projection.projector import Projector
 from app.graph.repository import GraphRepository
 from app.graph.service import GraphService
 from app.hosted.service import HostedService
@@ -167,6 +168,7 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
         keys = KeyService(settings, pool, KeyRepository())
         try:
             await require_authentication(settings, keys)
+            projector = await Projector.open(settings, pool, metrics) if settings.graph_enabled else None
         except BaseException:
             await pool.close()
             raise
@@ -214,6 +216,8 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
     rate_sync = PeriodicTask("rate-limit-sync", SYNC_S, keys.rates.sync) if keys.rates else None
     if rate_sync is not None:
         rate_sync.start()
+    if projector is not None:
+        projector.start()
     return AppState(
         settings=settings,
         pool=pool,
@@ -234,6 +238,7 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
         workers=workers,
         queue_monitor=queue_monitor,
         rate_sync=rate_sync,
+        graph_projector=projector,
     )
 
 
@@ -243,6 +248,8 @@ async def stop(state: AppState) -> None:
         await state.rate_sync.stop()
     await state.workers.stop()  # in-flight jobs keep their lease; another worker reclaims them after it expires
     await state.purger.stop()
+    if state.graph_projector is not None:
+        await state.graph_projector.stop()
     await state.telemetry.stop()
     await state.pool.close()
     await state.ollama.close()

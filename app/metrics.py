@@ -33,6 +33,12 @@ class Metrics:
     model_output_dropped: Counter
     connections_refused: Counter
     ignored_fields: Counter
+    graph_projection_lag: Gauge
+    graph_scopes_behind: Gauge
+    graph_projection_failures: Counter
+    graph_projected_scopes: Counter
+    graph_relations_dropped: Counter
+    graph_degraded: Gauge
 
 
 def build_metrics() -> Metrics:
@@ -112,6 +118,30 @@ def build_metrics() -> Metrics:
         telemetry_breaker=Gauge(
             "mem0_telemetry_breaker_state",
             "Telemetry circuit breaker: 0 closed, 1 half-open, 2 open.",
+            registry=registry,
+        ),
+        graph_projection_lag=Gauge(
+            "mem0_graph_projection_lag_seconds",
+            "Age of the oldest graph change Neo4j does not show yet (0 when it has caught up).",
+            registry=registry,
+        ),
+        graph_scopes_behind=Gauge(
+            "mem0_graph_scopes_behind", "Scopes whose relations Neo4j does not show yet.", registry=registry
+        ),
+        graph_projection_failures=Counter(
+            "mem0_graph_projection_failures", "Scope projections into Neo4j that failed (retried).", registry=registry
+        ),
+        graph_projected_scopes=Counter(
+            "mem0_graph_projected_scopes", "Scope projections into Neo4j that completed.", registry=registry
+        ),
+        graph_relations_dropped=Counter(
+            "mem0_graph_relations_dropped",
+            "Relations left out of Neo4j because their relationship is not a plain identifier.",
+            registry=registry,
+        ),
+        graph_degraded=Gauge(
+            "mem0_graph_degraded",
+            "1 while Neo4j is unreachable or a scope's projection fails (the server keeps serving), else 0.",
             registry=registry,
         ),
     )

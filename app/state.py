@@ -9,6 +9,7 @@ from psycopg_pool import AsyncConnectionPool
 from app.auth.service import KeyService
 from app.background import PeriodicTask
 from app.config import Settings
+from app.graph.projection.projector import Projector
 from app.graph.service import GraphService
 from app.hosted.service import HostedService
 from app.idempotency.service import IdempotencyService
@@ -53,3 +54,4 @@ class AppState:
     workers: JobWorkers
     queue_monitor: PeriodicTask
     rate_sync: PeriodicTask | None  # None when MEM0_RATE_LIMIT is empty
+    graph_projector: Projector | None = None  # None when NEO4J_URI is unset (graph memory off)

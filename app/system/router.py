@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.deps import EgressGuardDep, SettingsDep, StateDep, require_admin
 from app.errors import AppError, Forbidden
+from app.graph.projection.projector import graph_state
 
 router = APIRouter(tags=["system"])
 # Probes and metrics answer without a key (orchestrators and Prometheus call them); the configuration is for admins.
@@ -25,16 +26,23 @@ async def home() -> RedirectResponse:
 
 
 @router.get("/health", summary="Liveness")
-async def health(guard: EgressGuardDep) -> dict[str, Any]:
+async def health(guard: EgressGuardDep, state: StateDep) -> dict[str, Any]:
     """The process is up and serving HTTP; says nothing about its dependencies (see /ready).
-    `blocked_egress` counts outbound connections the egress guard refused (null when the guard is off)."""
-    return {"status": "ok", "blocked_egress": None if guard is None else guard.blocked_total}
+    `blocked_egress` counts outbound connections the egress guard refused (null when the guard is off); `graph` is
+    graph memory's state: `ok`, `degraded` (Neo4j unreachable or its projection failing) or `off`."""
+    return {
+        "status": "ok",
+        "blocked_egress": None if guard is None else guard.blocked_total,
+        "graph": graph_state(state.graph_projector),
+    }
 
 
 @router.get("/ready", summary="Readiness", responses={503: {"description": "Not ready; `reasons` says why."}})
 async def ready(state: StateDep, request: Request) -> JSONResponse:
     """200 only when the database and Ollama answer now and embeddings work (see MEM0_READY_EMBED_MAX_AGE_S).
-    Without a valid API key it says only which dependency is down; with one, also why (the driver's words)."""
+    Without a valid API key it says only which dependency is down; with one, also why (the driver's words).
+    `graph` reports graph memory (`ok`, `degraded`, `off`) and never makes it 503: Postgres holds the relations
+    and Neo4j catches up when it is back."""
     reasons = []
     if (alive := state.workers.alive()) < state.settings.infer_workers:
         reasons.append(f"only {alive} of {state.settings.infer_workers} job workers are running")
@@ -52,6 +60,7 @@ async def ready(state: StateDep, request: Request) -> JSONResponse:
         "warmup_seconds": state.readiness.warmup_seconds,
         "llm_model": state.workers.models.fallback if state.workers.models.on_fallback else state.settings.llm_model,
         "llm_on_fallback": state.workers.models.on_fallback,
+        "graph": graph_state(state.graph_projector),
     }
     if reasons:
         body["reasons"] = reasons

@@ -117,7 +117,7 @@ def test_configure_shows_effective_config_without_secrets_and_refuses_changes(ap
 
 def test_health_and_ready(api):
     # A server process: `blocked_egress` counts what its egress guard refused, and only a process installs one.
-    assert api.get("/health").json() == {"status": "ok", "blocked_egress": 0}
+    assert api.get("/health").json() == {"status": "ok", "blocked_egress": 0, "graph": "off"}
     ready = api.get("/ready")
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"

@@ -32,7 +32,7 @@ def clean_environment(**overrides: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("MEM0_", "OPENAI_", "POSTGRES_", "OLLAMA_")) and k != "DATABASE_URL"
+        if not k.startswith(("MEM0_", "OPENAI_", "POSTGRES_", "OLLAMA_", "NEO4J_")) and k != "DATABASE_URL"
     }
     env.update(overrides)
     return env
