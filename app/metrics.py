@@ -32,13 +32,13 @@ class Metrics:
     job_workers_alive: Gauge
     model_output_dropped: Counter
     connections_refused: Counter
+    ignored_fields: Counter
     graph_projection_lag: Gauge
     graph_scopes_behind: Gauge
     graph_projection_failures: Counter
     graph_projected_scopes: Counter
     graph_relations_dropped: Counter
     graph_degraded: Gauge
-    ignored_fields: Counter
 
 
 def build_metrics() -> Metrics:

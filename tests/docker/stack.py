@@ -26,11 +26,11 @@ UP_COMMAND = f"docker compose -f {COMPOSE_FILE} up -d"
 DEPLOY_COMMANDS = (BUILD_COMMAND, ENV_COMMAND, UP_COMMAND)
 # Debian packages no Grafana, so no local stand-in image exists for it: the test brings up everything else
 # (Grafana is covered statically: its provisioning, and every dashboard query against the server's /metrics).
-TESTED_SERVICES = ("mem0", "postgres", "prometheus")
+TESTED_SERVICES = ("mem0", "postgres", "neo4j", "prometheus")
 IMAGE = "mem0-fixed:local"
 PROMETHEUS_IMAGE_PATTERN = re.compile(r"^\s*image:\s*(prom/prometheus:\S+)", re.MULTILINE)
 # Variables that would leak from the caller's shell into compose's interpolation and change the stack under test.
-LEAKY_PREFIXES = ("POSTGRES_", "GRAFANA_", "MEM0_", "OLLAMA_", "PROMETHEUS_", "COMPOSE_", "DOCKER_HOST")
+LEAKY_PREFIXES = ("POSTGRES_", "NEO4J_", "GRAFANA_", "MEM0_", "OLLAMA_", "PROMETHEUS_", "COMPOSE_", "DOCKER_HOST")
 
 
 def run(
@@ -86,6 +86,7 @@ class Stack:
         env_file = self.workdir / ".env"
         text = env_file.read_text()
         text = re.sub(r"(?m)^POSTGRES_PASSWORD=.*$", f"POSTGRES_PASSWORD=pg-{os.urandom(6).hex()}", text)
+        text = re.sub(r"(?m)^NEO4J_PASSWORD=.*$", f"NEO4J_PASSWORD=neo-{os.urandom(6).hex()}", text)
         text = re.sub(r"(?m)^GRAFANA_ADMIN_PASSWORD=.*$", f"GRAFANA_ADMIN_PASSWORD=gf-{os.urandom(6).hex()}", text)
         text = re.sub(r"(?m)^MEM0_ADMIN_API_KEY=.*$", f"MEM0_ADMIN_API_KEY={self.admin_key}", text)
         env_file.write_text(text)

@@ -21,8 +21,21 @@ MIB = 1024**2
 BUDGETS = {  # service: (memory bytes, CPUs), the users' plan
     "mem0": (4 * GIB, 2.0),
     "postgres": (1536 * MIB, 1.0),
+    "neo4j": (2 * GIB, 1.0),
     "prometheus": (512 * MIB, 0.5),
 }
+# Run in the server's container: its neo4j driver, its NEO4J_* settings, across the stack's network.
+GRAPH_PROBE = """
+import os, sys
+from neo4j import GraphDatabase
+with GraphDatabase.driver(os.environ["NEO4J_URI"], auth=(os.environ["NEO4J_USERNAME"], os.environ["NEO4J_PASSWORD"])) as driver:
+    driver.execute_query("MERGE (:Probe {id: $id})", id=sys.argv[1])
+    [row] = driver.execute_query(
+        "CALL dbms.components() YIELD versions, edition "
+        "MATCH (p:Probe) RETURN versions[0] AS version, edition, count(p) AS probes"
+    ).records
+print(row["version"], row["edition"], row["probes"])
+"""
 
 
 def _client(stack: Stack) -> httpx.Client:
@@ -37,12 +50,31 @@ def test_every_container_is_healthy_and_the_server_ready(stack: Stack) -> None:
     assert ready.json()["status"] == "ready"
 
 
-def test_ports_are_published_on_loopback_only_and_postgres_not_at_all(stack: Stack) -> None:
+def test_ports_are_published_on_loopback_only_and_the_databases_not_at_all(stack: Stack) -> None:
     for service in TESTED_SERVICES:
         bindings = stack.inspect(service)["HostConfig"]["PortBindings"] or {}
         for port, hosts in bindings.items():
             assert all(host["HostIp"] == "127.0.0.1" for host in hosts), (service, port, hosts)
     assert not stack.inspect("postgres")["HostConfig"]["PortBindings"]
+    assert not stack.inspect("neo4j")["HostConfig"]["PortBindings"]
+
+
+def _graph_probe(stack: Stack, probe_id: str) -> list[str]:
+    """Writes a probe node from the server's container and reads back Neo4j's version, edition and probe count."""
+    return stack.compose("exec", "-T", "mem0", "python", "-c", GRAPH_PROBE, probe_id).stdout.split()
+
+
+def test_neo4j_answers_the_server_over_bolt_inside_the_network(stack: Stack) -> None:
+    version, edition, probes = _graph_probe(stack, "first")
+    assert version.startswith("5.26.") and edition == "community"
+    assert probes == "1"
+
+
+def test_the_neo4j_health_check_is_a_bolt_query_that_needs_the_password(stack: Stack) -> None:
+    check = compose_file()["services"]["neo4j"]["healthcheck"]["test"][1].replace("$$", "$")  # compose's escape
+    stack.compose("exec", "-T", "neo4j", "sh", "-c", check)
+    with pytest.raises(AssertionError, match=r"unauthorized due to authentication failure"):
+        stack.compose("exec", "-T", "-e", "NEO4J_AUTH=neo4j/wrong-password", "neo4j", "sh", "-c", check)
 
 
 def test_the_server_runs_as_a_non_root_user(stack: Stack) -> None:
@@ -113,6 +145,7 @@ def test_data_survives_a_compose_restart(stack: Stack) -> None:
     stack.wait_healthy()
     assert stack.container_ids() == before
     assert _stored_texts(stack) == ["I keep bees on the roof"]
+    assert _graph_probe(stack, "after-restart")[2] == "2"  # the first probe and this one
 
 
 def test_data_survives_a_recreate_of_the_server_container(stack: Stack) -> None:

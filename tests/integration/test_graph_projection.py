@@ -332,20 +332,6 @@ async def test_the_server_projects_in_the_background_and_reports_the_graph(pool,
         assert found["mem0_graph_degraded"] == 0
 
 
-async def test_an_inferred_write_reaches_neo4j_through_the_write_path(graph_app, standin, neo4j):
-    judy = scope(user_id="judy")
-
-    async def works_at_acme(valid: bool) -> bool:
-        edge = (await relationships(neo4j, judy)).get(("judy", "works_at", "acme"))
-        return edge is not None and edge["valid"] is valid
-
-    async with graph_app.async_client() as client:
-        for text, valid in (("Judy works at Acme.", True), ("Judy left Acme.", False)):
-            body = {"messages": [{"role": "user", "content": text}], "user_id": judy["user_id"], "infer": True}
-            assert (await client.post("/memories", json=body)).status_code == 200
-            await eventually(lambda valid=valid: works_at_acme(valid))
-
-
 async def _metrics_show(client: httpx.AsyncClient, *, behind: int) -> bool:
     return (await graph_metrics(client))["mem0_graph_scopes_behind"] == behind
 

@@ -59,12 +59,9 @@ class Launcher:
         return self.directory / "template" / "data"
 
     def command(self, home: Path, port: int, *, record_classes: bool = False) -> list[str]:
-        java = shutil.which("java")
-        if java is None:
-            raise RuntimeError("the test Neo4j needs Java 17+ on PATH (`java`)")
         sharing = "ArchiveClassesAtExit" if record_classes else "SharedArchiveFile"
         return [
-            java,
+            _java(),
             *JVM_OPTIONS,
             f"-XX:{sharing}={self.class_archive}",
             "-jar",
@@ -95,15 +92,19 @@ def launcher() -> Launcher:
     return built
 
 
-def _build_key() -> str:
+def _java() -> str:
     java = shutil.which("java")
     if java is None:
-        raise RuntimeError("the test Neo4j needs Java 17+ on PATH (`java`)")
+        raise RuntimeError("the test Neo4j needs Java 17+ on PATH (`java`), and Maven (`mvn`) to build it")
+    return java
+
+
+def _build_key() -> str:
     digest = hashlib.sha256()
     for path in sorted(p for p in LAUNCHER_SOURCE.rglob("*") if p.is_file() and "target" not in p.parts):
         digest.update(str(path.relative_to(LAUNCHER_SOURCE)).encode() + b"\0" + path.read_bytes() + b"\0")
     # The class archive holds only for the JVM and options that recorded it.
-    version = subprocess.run([java, "-version"], capture_output=True, text=True, check=True).stderr
+    version = subprocess.run([_java(), "-version"], capture_output=True, text=True, check=True).stderr
     digest.update(repr((version, JVM_OPTIONS, SETTINGS, TEST_PASSWORD)).encode())
     return digest.hexdigest()[:16]
 

@@ -23,6 +23,7 @@ MIB = 1024**2
 BUDGETS = {  # service: (CPUs, memory), the users' plan for the Mac Studio
     "mem0": ("2.0", "4g"),
     "postgres": ("1.0", "1536m"),
+    "neo4j": ("1.0", "2g"),
     "prometheus": ("0.5", "512m"),
     "grafana": ("0.5", "512m"),
 }
@@ -90,7 +91,7 @@ def _alert_rules() -> list[dict]:
 def test_there_is_one_compose_file_at_the_top_level():
     assert (REPO / COMPOSE_FILE).is_file()
     assert not (DOCKER / "compose.yaml").exists()
-    assert set(_services()) == {"mem0", "postgres", "prometheus", "grafana"}
+    assert set(_services()) == {"mem0", "postgres", "neo4j", "prometheus", "grafana"}
 
 
 def test_the_server_runs_the_local_image_against_host_ollama_and_compose_postgres():
@@ -102,7 +103,14 @@ def test_the_server_runs_the_local_image_against_host_ollama_and_compose_postgre
     assert mem0["environment"]["MEM0_EMBEDDING_DIMS"] == "${MEM0_EMBEDDING_DIMS:-768}"
     assert mem0["environment"]["POSTGRES_HOST"] == "postgres"
     assert "host.docker.internal:host-gateway" in mem0["extra_hosts"]
-    assert mem0["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert mem0["depends_on"] == {
+        "postgres": {"condition": "service_healthy"},
+        "neo4j": {"condition": "service_healthy"},
+    }
+    assert mem0["environment"]["NEO4J_URI"] == "bolt://neo4j:7687"
+    assert mem0["environment"]["NEO4J_USERNAME"] == "neo4j"
+    # the one password: the server's and the one Neo4j is started with
+    assert _services()["neo4j"]["environment"]["NEO4J_AUTH"] == "neo4j/" + mem0["environment"]["NEO4J_PASSWORD"]
 
 
 def test_every_server_variable_in_compose_is_a_real_setting():
@@ -135,11 +143,12 @@ def test_dependencies_wait_for_health():
     assert "depends_on" in _services()["grafana"]
 
 
-def test_ports_are_published_on_loopback_only_and_postgres_is_not_published():
+def test_ports_are_published_on_loopback_only_and_the_databases_are_not_published():
     for name, service in _services().items():
         for port in service.get("ports", []):
             assert port.startswith("127.0.0.1:"), (name, port)
     assert "ports" not in _services()["postgres"]
+    assert "ports" not in _services()["neo4j"]
 
 
 def test_postgres_buffer_pool_fits_its_memory_budget():
@@ -152,13 +161,36 @@ def test_postgres_buffer_pool_fits_its_memory_budget():
     assert _bytes(settings["effective_cache_size"]) <= limit
 
 
+def test_neo4j_heap_and_page_cache_fit_its_memory_budget():
+    neo4j = _services()["neo4j"]
+    environment = neo4j["environment"]
+    limit = _bytes(neo4j["deploy"]["resources"]["limits"]["memory"])
+    heap = _bytes(environment["NEO4J_server_memory_heap_max__size"])
+
+    assert _bytes(environment["NEO4J_server_memory_heap_initial__size"]) == heap  # no resizing under load
+    # what is left is the JVM's own memory (metaspace, threads, network buffers), which neither setting bounds
+    assert heap + _bytes(environment["NEO4J_server_memory_pagecache_size"]) <= limit * 3 // 4
+    assert environment["NEO4J_dbms_usage__report_enabled"] == "false"
+
+
+def test_neo4j_keeps_its_data_in_a_volume_and_its_health_check_queries_over_bolt():
+    neo4j = _services()["neo4j"]
+    [check] = neo4j["healthcheck"]["test"][1:]
+
+    assert neo4j["image"].startswith("neo4j:5.26.") and neo4j["image"].endswith("-community")
+    assert "neo4j-data:/data" in neo4j["volumes"]
+    assert "neo4j-data" in compose_file()["volumes"]
+    assert "cypher-shell -a bolt://127.0.0.1:7687" in check and "RETURN 1" in check
+
+
 def test_secrets_come_from_env_and_are_documented_in_env_example():
     text = (REPO / COMPOSE_FILE).read_text()
     example = (REPO / ".env.example").read_text()
     required = set(re.findall(r"\$\{([A-Z0-9_]+):\?", text))
 
-    assert required == {"POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "MEM0_ADMIN_API_KEY"}
-    for variable in set(re.findall(r"\$\{([A-Z0-9_]+)", text)):
+    assert required == {"POSTGRES_PASSWORD", "NEO4J_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "MEM0_ADMIN_API_KEY"}
+    # `$${...}` is the container's own shell variable, not compose's
+    for variable in set(re.findall(r"(?<!\$)\$\{([A-Z0-9_]+)", text)):
         assert re.search(rf"(?m)^#? ?{variable}=", example), variable
     assert not re.search(r"(?i)password:\s*[\"']?(?!\$\{)\w", text), "a literal password in compose"
     assert ".env" in (REPO / ".gitignore").read_text().split()

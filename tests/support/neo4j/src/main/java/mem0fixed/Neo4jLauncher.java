@@ -16,10 +16,18 @@ import org.neo4j.configuration.connectors.ConnectorPortRegister;
 import org.neo4j.configuration.connectors.ConnectorType;
 import org.neo4j.dbms.api.DatabaseManagementService;
 import org.neo4j.dbms.api.DatabaseManagementServiceBuilder;
-import org.neo4j.graphdb.GraphDatabaseService;
 import org.neo4j.graphdb.config.Setting;
 import org.neo4j.internal.helpers.HostnamePort;
+import org.neo4j.io.fs.DefaultFileSystemAbstraction;
+import org.neo4j.kernel.impl.security.User;
 import org.neo4j.kernel.internal.GraphDatabaseAPI;
+import org.neo4j.logging.NullLogProvider;
+import org.neo4j.memory.EmptyMemoryTracker;
+import org.neo4j.server.security.SecureHasher;
+import org.neo4j.server.security.SystemGraphCredential;
+import org.neo4j.server.security.auth.CommunitySecurityModule;
+import org.neo4j.server.security.auth.FileUserRepository;
+import org.neo4j.string.UTF8;
 
 /**
  * Neo4j 5.26 LTS community as a server process: the DBMS embedded in this JVM, reached over Bolt. The test suite
@@ -31,8 +39,8 @@ import org.neo4j.kernel.internal.GraphDatabaseAPI;
  *   SETTING=VALUE       a neo4j.conf setting, validated as strictly as the server does; Bolt is on, and
  *                       server.bolt.listen_address=127.0.0.1:0 takes a free port
  *   --exit-with-parent  shut down when standard input closes: a test run that dies leaves no JVM behind
- *   NEO4J_AUTH          neo4j/PASSWORD, the neo4j user's password, set when the data directory is new (later
- *                       starts keep the stored one, as the official image does); or none: no authentication
+ *   NEO4J_AUTH          neo4j/PASSWORD, the neo4j user's password when the data directory is new (later starts
+ *                       keep the stored one, as in the official image); or none: no authentication
  * </pre>
  *
  * Prints "READY bolt://HOST:PORT" once Bolt accepts connections; SIGTERM shuts the DBMS down cleanly.
@@ -73,15 +81,13 @@ public final class Neo4jLauncher {
             values.put(setting, config.get(setting));
         }
         Path systemDatabase = config.get(GraphDatabaseSettings.data_directory).resolve("databases").resolve("system");
-        boolean newDataDirectory = !Files.exists(systemDatabase);
+        if (password != null && !Files.exists(systemDatabase)) {
+            setInitialPassword(config, password);
+        }
 
         DatabaseManagementService dbms = new DatabaseManagementServiceBuilder(home).setConfig(values).build();
         Runtime.getRuntime().addShutdownHook(new Thread(dbms::shutdown, "neo4j-shutdown"));
-        GraphDatabaseService system = dbms.database("system");
-        if (password != null) {
-            setInitialPassword(system, password, newDataDirectory);
-        }
-        HostnamePort bolt = ((GraphDatabaseAPI) system).getDependencyResolver()
+        HostnamePort bolt = ((GraphDatabaseAPI) dbms.database("system")).getDependencyResolver()
                 .resolveDependency(ConnectorPortRegister.class)
                 .getLocalAddress(ConnectorType.BOLT);
         awaitConnectable(bolt);
@@ -112,19 +118,24 @@ public final class Neo4jLauncher {
     }
 
     /**
-     * A new system database has the user neo4j with password neo4j and a forced change. Bolt already listens by
-     * then, so whoever logs in first could change that password: on a new data directory it is set regardless,
-     * and after a start that died before setting it, the forced change still says so.
+     * What `neo4j-admin dbms set-initial-password` does, and so the official image: the initial user file, from
+     * which Neo4j creates the user neo4j as it creates the system database. No window in which Bolt accepts the
+     * default password, and no Cypher to compile before the first start is ready.
      */
-    private static void setInitialPassword(GraphDatabaseService system, String password, boolean newDataDirectory) {
-        boolean changeRequired = system.executeTransactionally(
-                "SHOW USERS YIELD user, passwordChangeRequired WHERE user = 'neo4j' RETURN passwordChangeRequired",
-                Map.of(),
-                result -> result.hasNext() && (Boolean) result.next().get("passwordChangeRequired"));
-        if (newDataDirectory || changeRequired) {
-            system.executeTransactionally(
-                    "ALTER USER neo4j SET PASSWORD $password CHANGE NOT REQUIRED", Map.of("password", password));
+    private static void setInitialPassword(Config config, String password) throws Exception {
+        int minimum = config.get(GraphDatabaseSettings.auth_minimum_password_length);
+        if (password.codePoints().count() < minimum || password.equals("neo4j")) {
+            fail("the password in NEO4J_AUTH must have " + minimum + " or more characters and not be neo4j");
         }
+        Path file = CommunitySecurityModule.getInitialUserRepositoryFile(config);
+        Files.deleteIfExists(file);
+        FileUserRepository users = new FileUserRepository(
+                new DefaultFileSystemAbstraction(), file, NullLogProvider.getInstance(), EmptyMemoryTracker.INSTANCE);
+        users.start();
+        SystemGraphCredential credential =
+                SystemGraphCredential.createCredentialForPassword(UTF8.encode(password), new SecureHasher());
+        users.create(new User("neo4j", null, credential, false, false));
+        users.shutdown();
     }
 
     private static void awaitConnectable(HostnamePort bolt) throws InterruptedException {
