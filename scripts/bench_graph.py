@@ -23,7 +23,7 @@ import httpx
 from neo4j import GraphDatabase
 
 from app.graph.names import Relation
-from app.llm.extraction import build_chat_messages
+from app.llm.extraction import Ask, build_chat_messages
 from tests.support.neo4j_process import Neo4jProcess
 from tests.support.postgres import admin_uri, create_database
 from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess
@@ -42,8 +42,8 @@ def prompt_characters() -> dict[str, int]:
     conversation = [{"role": "user", "content": TEXT.format(person="Alice", company="Acme", city="Berlin")}]
     known = [Relation("alice", "works_at", f"company_{i}") for i in range(10)]
     plain = sum(len(m["content"]) for m in build_chat_messages(conversation))
-    graph = sum(len(m["content"]) for m in build_chat_messages(conversation, None, []))
-    with_known = sum(len(m["content"]) for m in build_chat_messages(conversation, None, known))
+    graph = sum(len(m["content"]) for m in build_chat_messages(conversation, Ask(known=[])))
+    with_known = sum(len(m["content"]) for m in build_chat_messages(conversation, Ask(known=known)))
     return {"without_graph": plain, "graph_rules": graph - plain, "per_known_relation": (with_known - graph) // 10}
 
 

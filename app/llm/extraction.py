@@ -121,6 +121,20 @@ class ExtractedEntity:
 
 
 @dataclass(frozen=True)
+class Ask:
+    """What an extraction is asked beyond the conversation: the caller's instructions; with graph memory (`known` not
+    None) relations, the known ones shown so the reply can end them; categories (name, description) for each fact."""
+
+    instructions: str | None = None
+    known: Sequence[Relation] | None = None
+    categories: Sequence[tuple[str, str]] = ()
+
+    @property
+    def category_names(self) -> list[str]:
+        return [name for name, _ in self.categories]
+
+
+@dataclass(frozen=True)
 class DroppedItem:
     """An item of the model's reply that could not be used: a fact or a named entity, and why."""
 
@@ -214,26 +228,21 @@ def render_conversation(messages: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def build_chat_messages(
-    messages: list[dict[str, str]],
-    instructions: str | None = None,
-    known: Sequence[Relation] | None = None,
-    categories: Sequence[tuple[str, str]] = (),
-) -> list[dict[str, str]]:
-    """The extraction prompt; a write's `prompt` adds the caller's own instructions after the rules. `known` (None
-    without graph memory) are the scope's relations among the names the conversation mentions, one per line;
-    `categories` the (name, description) pairs each fact is given from."""
+def build_chat_messages(messages: list[dict[str, str]], ask: Ask = Ask()) -> list[dict[str, str]]:
+    """The extraction prompt: the rules, then what `ask` adds (graph rules, categories, the caller's instructions
+    last); the known relations, one per line, before the conversation."""
     system = SYSTEM_PROMPT
-    if known is not None:
+    if ask.known is not None:
         system += "\n" + GRAPH_RULES
-    if categories:
-        listed = ", ".join(f"{name} ({description})" if description else name for name, description in categories)
+    if ask.categories:
+        listed = ", ".join(f"{name} ({about})" if about else name for name, about in ask.categories)
         system += "\n" + CATEGORY_RULES.format(categories=listed)
-    if instructions is not None:
-        system += f"\nAdditional instructions:\n{instructions}"
+    if ask.instructions is not None:
+        system += f"\nAdditional instructions:\n{ask.instructions}"
     conversation = "Conversation:\n" + render_conversation(messages)
-    if known:
-        conversation = "Known relations:\n" + "\n".join(relation.line() for relation in known) + "\n\n" + conversation
+    if ask.known:
+        known = "\n".join(relation.line() for relation in ask.known)
+        conversation = f"Known relations:\n{known}\n\n{conversation}"
     return [{"role": "system", "content": system}, {"role": "user", "content": conversation}]
 
 
@@ -247,15 +256,13 @@ def conversation_windows(
     *,
     num_predict: int,
     max_ctx: int,
-    instructions: str | None = None,
-    known: Sequence[Relation] | None = None,
-    categories: Sequence[tuple[str, str]] = (),
+    ask: Ask = Ask(),
 ) -> list[list[dict[str, str]]]:
     """Consecutive runs of the conversation whose prompt and answer each fit the context window: a transcript longer
     than one window is extracted window by window instead of refused. A single message too long for any window stays
     alone in its own, and its extraction reports the truncation."""
     budget = max_ctx - num_predict - CONTEXT_MARGIN_TOKENS
-    base = estimate_tokens(build_chat_messages([], instructions, known, categories))
+    base = estimate_tokens(build_chat_messages([], ask))
     windows: list[list[dict[str, str]]] = []
     current: list[dict[str, str]] = []
     used = base
@@ -278,13 +285,11 @@ def choose_num_ctx(prompt_tokens: int, num_predict: int, max_ctx: int) -> int:
     return max(MIN_NUM_CTX, min(rounded, max_ctx))
 
 
-def parse_reply(
-    content: str, model: str, known: Sequence[Relation] | None = None, categories: Sequence[str] = ()
-) -> Extraction:
+def parse_reply(content: str, model: str, ask: Ask = Ask()) -> Extraction:
     """The reply checked item by item before anything hashes or stores it: an unusable fact, entity or relation is
     dropped (and listed in `dropped`), the rest kept. A reply with no usable fact although it listed some, or that is
     not the schema's JSON at all, is invalid output: asking the same model the same question again would not help.
-    With graph memory (`known` not None) an ended relation counts only if it is one of the known ones."""
+    With graph memory (`ask.known` not None) an ended relation counts only if it is one of the known ones."""
     try:
         data = json.loads(content)
     except (ValueError, RecursionError):  # also a number past int's digit limit, or nesting past the stack
@@ -298,7 +303,9 @@ def parse_reply(
         reasons = "; ".join(sorted({FACT_PROBLEMS[item.reason] for item in dropped if item.item == "fact"}))
         raise InvalidModelOutput(f"none of the model's facts can be stored: {reasons}")
     entities = parse_entities(data, dropped)
-    per_fact = parse_categories(data.get("fact_categories"), [index for index, _ in kept], categories, dropped)
+    fact_indexes = [index for index, _ in kept]
+    per_fact = parse_categories(data.get("fact_categories"), fact_indexes, ask.category_names, dropped)
+    known = ask.known
     if known is None:
         return Extraction(facts, entities, model, dropped, categories=per_fact)
     relations = parse_relations(data.get("relations", []), "relation", dropped)
@@ -458,13 +465,9 @@ async def extract_facts(
     *,
     num_predict: int,
     max_ctx: int,
-    instructions: str | None = None,
-    known: Sequence[Relation] | None = None,
-    categories: Sequence[tuple[str, str]] = (),
+    ask: Ask = Ask(),
 ) -> Extraction:
-    """`known`: None without graph memory (the reply then has no relations); else the prompt's known relations.
-    `categories`: the (name, description) pairs each fact is given from (none: no categories)."""
-    chat_messages = build_chat_messages(messages, instructions, known, categories)
+    chat_messages = build_chat_messages(messages, ask)
     estimate = estimate_tokens(chat_messages)
     num_ctx = choose_num_ctx(estimate, num_predict, max_ctx)
     if estimate + num_predict > max_ctx:
@@ -476,7 +479,7 @@ async def extract_facts(
     response = await client.chat(
         model=model,
         messages=chat_messages,
-        format=reply_schema(known is not None, [name for name, _ in categories]),
+        format=reply_schema(ask.known is not None, ask.category_names),
         options={"temperature": 0, "num_predict": num_predict, "num_ctx": num_ctx},
     )
     logger.info(
@@ -491,4 +494,4 @@ async def extract_facts(
         },
     )
     check_truncation(response.prompt_eval_count, num_ctx)
-    return parse_reply(response.message.content or "", model, known, [name for name, _ in categories])
+    return parse_reply(response.message.content or "", model, ask)

@@ -38,12 +38,13 @@ from app.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from app.graph.names import Relation, node_name
+from app.graph.names import node_name
 from app.graph.repository import TypedRelation
 from app.graph.service import GraphDrafts, GraphService
 from app.jobs.repository import FAILED, NOTIFY_CHANNEL, PENDING, ClaimedJob, JobRepository, backoff_delay_s
 from app.llm.client import OllamaClient
 from app.llm.extraction import (
+    Ask,
     Extraction,
     PromptTruncated,
     conversation_windows,
@@ -233,7 +234,7 @@ class JobWorkers:
         if uses_graph:
             known = await self.graph.known_relations(request.identifiers(), render_conversation(messages))
         categories = request.category_list() or [(name, "") for name in self.settings.categories]
-        extraction = await self._extract(messages, request.instructions(), known, categories)
+        extraction = await self._extract(messages, Ask(request.instructions(), known, categories))
         self._report_dropped(job, extraction)
         async with storage_errors(), self.pool.connection() as conn:
             await self.repository.save_extraction(conn, job, extraction.to_json())
@@ -263,32 +264,15 @@ class JobWorkers:
             raise NoFactsFound("the model found no facts in these messages (MEM0_INFER_EMPTY_POLICY=reject)")
         return [], "none"
 
-    async def _extract(
-        self,
-        messages: list[dict[str, str]],
-        instructions: str | None,
-        known: list[Relation] | None,
-        categories: list[tuple[str, str]],
-    ) -> Extraction:
+    async def _extract(self, messages: list[dict[str, str]], ask: Ask) -> Extraction:
         """The facts of the whole conversation, window by window when it is longer than one context window."""
         windows = conversation_windows(
-            messages,
-            num_predict=self.settings.llm_num_predict,
-            max_ctx=self.settings.llm_num_ctx,
-            instructions=instructions,
-            known=known,
-            categories=categories,
+            messages, num_predict=self.settings.llm_num_predict, max_ctx=self.settings.llm_num_ctx, ask=ask
         )
-        extractions = [await self._extract_window(window, instructions, known, categories) for window in windows]
+        extractions = [await self._extract_window(window, ask) for window in windows]
         return merge_extractions(extractions)
 
-    async def _extract_window(
-        self,
-        messages: list[dict[str, str]],
-        instructions: str | None,
-        known: list[Relation] | None,
-        categories: list[tuple[str, str]],
-    ) -> Extraction:
+    async def _extract_window(self, messages: list[dict[str, str]], ask: Ask) -> Extraction:
         models = [self.models.primary] + ([self.models.fallback] if self.models.fallback else [])
         last: AppError | None = None
         for model in models:
@@ -307,9 +291,7 @@ class JobWorkers:
                             messages,
                             num_predict=self.settings.llm_num_predict,
                             max_ctx=self.settings.llm_num_ctx,
-                            instructions=instructions,
-                            known=known,
-                            categories=categories,
+                            ask=ask,
                         )
                 self.models.on_fallback = model != self.models.primary
                 return result

@@ -9,8 +9,20 @@ import pytest
 import app  # noqa: F401  - forces mem0's telemetry off before mem0 is imported below
 from tests.conftest import server_env
 from tests.support.inprocess import InProcessServer
-from tests.support.server_process import ServerProcess
+from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess
 from tests.support.standin_process import OllamaStandin
+
+TOKEN = {"Authorization": f"Token {TEST_ADMIN_KEY}"}
+
+
+@pytest.fixture
+def hosted(app_server, standin):
+    """A client that signs in as mem0's clients do (`Authorization: Token <key>`), not with X-API-Key."""
+    with app_server.client() as client:
+        client.headers.pop("X-API-Key")
+        client.headers.update(TOKEN)
+        yield client
+
 
 # Inferred writes retry quickly and a sync write waits long enough for a slow stand-in.
 FAST_RETRIES = {"MEM0_INFER_BACKOFF_S": "0.2", "MEM0_INFER_WAIT_S": "20"}

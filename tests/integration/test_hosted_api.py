@@ -11,18 +11,6 @@ from fastapi.routing import APIRoute
 
 from app.hosted.router import router as hosted_router
 from app.hosted.service import SUPPORTED_ROUTES
-from tests.support.server_process import TEST_ADMIN_KEY
-
-TOKEN = {"Authorization": f"Token {TEST_ADMIN_KEY}"}
-
-
-@pytest.fixture
-def hosted(app_server, standin):
-    """A client that signs in as mem0's clients do (`Authorization: Token <key>`), not with X-API-Key."""
-    with app_server.client() as client:
-        client.headers.pop("X-API-Key")
-        client.headers.update(TOKEN)
-        yield client
 
 
 def _user() -> str:

@@ -6,20 +6,7 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
 from tests.support.keys import mint_key
-from tests.support.server_process import TEST_ADMIN_KEY
-
-TOKEN = {"Authorization": f"Token {TEST_ADMIN_KEY}"}
-
-
-@pytest.fixture
-def hosted(app_server, standin):
-    with app_server.client() as client:
-        client.headers.pop("X-API-Key")
-        client.headers.update(TOKEN)
-        yield client
 
 
 def _user() -> str:

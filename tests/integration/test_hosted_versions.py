@@ -7,18 +7,7 @@ import uuid
 
 import pytest
 
-from tests.support.server_process import TEST_ADMIN_KEY
-
-TOKEN = {"Authorization": f"Token {TEST_ADMIN_KEY}"}
 CLIENT_CONFIG = {"org_id": "org-1", "project_id": "proj-1", "apiKey": "m0-abc", "host": "https://api.mem0.ai"}
-
-
-@pytest.fixture
-def hosted(app_server, standin):
-    with app_server.client() as client:
-        client.headers.pop("X-API-Key")
-        client.headers.update(TOKEN)
-        yield client
 
 
 def _user() -> str:

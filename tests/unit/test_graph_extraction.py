@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from app.graph.names import Relation, mentioned_names, node_name, relationship_type
-from app.llm.extraction import GRAPH_SCHEMA, Extraction, build_chat_messages, parse_reply
+from app.llm.extraction import GRAPH_SCHEMA, Ask, Extraction, build_chat_messages, parse_reply
 
 KNOWN = [Relation("alice", "works_at", "acme")]
 
@@ -35,7 +35,7 @@ def test_a_reply_states_relations_and_ends_only_known_ones() -> None:
             ],
         ),
         "m",
-        KNOWN,
+        Ask(known=KNOWN),
     )
     assert extraction.relations == [Relation("alice", "works_at", "globex")]
     assert extraction.ended_relations == [Relation("alice", "works_at", "acme")]
@@ -56,7 +56,7 @@ def test_bad_relations_are_dropped_with_a_reason_and_the_facts_kept() -> None:
             ]
         ),
         "m",
-        KNOWN,
+        Ask(known=KNOWN),
     )
     assert extraction.facts == ["Alice works at Globex"]
     reasons = [(d.item, d.reason) for d in extraction.dropped]
@@ -79,7 +79,7 @@ def test_without_the_graph_the_reply_and_prompt_are_as_before() -> None:
 
 
 def test_the_prompt_shows_known_relations_and_a_retry_keeps_the_relations() -> None:
-    messages = build_chat_messages([{"role": "user", "content": "Alice left Acme"}], None, KNOWN)
+    messages = build_chat_messages([{"role": "user", "content": "Alice left Acme"}], Ask(known=KNOWN))
     assert "Known relations:\nalice -works_at-> acme" in messages[1]["content"]
     stored = Extraction(["f"], [], "m", relations=[Relation("a", "b", "c")], ended_relations=KNOWN)
     assert Extraction.from_json(json.loads(json.dumps(stored.to_json()))) == stored
