@@ -1,8 +1,8 @@
 """Each integration's pinned packages (tests/contracts/pins/<name>/), installed once into a cache outside the
 repository and outside the project's .venv: a virtualenv per Python integration (they pin their own pydantic,
 httpx, mem0ai, ..., so none can share the server's), an npm prefix per JavaScript one. An install is keyed by the
-digest of its pin files, so a rerun reuses it and a changed pin installs afresh; it is marked complete only after
-it succeeded, so an interrupted one is redone."""
+digest of its pin files and of how it is installed, so a rerun reuses it and a changed pin installs afresh; it is
+marked complete only after it succeeded, so an interrupted one is redone."""
 
 from __future__ import annotations
 
@@ -21,27 +21,22 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mem0
 COMPLETE = ".complete"
 INSTALL_TIMEOUT_S = 900
 
+UV_PIP_INSTALL = ("pip", "install", "--quiet", "-r", "requirements.txt")
+# No install scripts: none is needed, and none may fetch from outside the registry. No peers: they are mem0ai's
+# self-hosted-mode backends (openai, pg, langchain, ...), which its hosted client never loads; the one peer an
+# integration needs (@mastra/core) is pinned as a dependency.
+NPM_CI = ("ci", "--ignore-scripts", "--omit=peer", "--no-audit", "--no-fund", "--loglevel=error")
+
 
 def python_of(name: str) -> Path:
     """The interpreter of the virtualenv holding pins/<name>/requirements.txt (every transitive dependency pinned)."""
+    uv = Path(sys.executable).with_name("uv")  # the project's pinned uv (a dev dependency): seconds, not minutes
 
     def install(target: Path) -> None:
-        uv = Path(sys.executable).with_name("uv")  # the project's pinned uv (dev dependency): seconds, not minutes
         _run([str(uv), "venv", "--quiet", "--python", sys.executable, str(target)])
-        _run(
-            [
-                str(uv),
-                "pip",
-                "install",
-                "--quiet",
-                "--python",
-                str(target / "bin" / "python"),
-                "-r",
-                str(PINS / name / "requirements.txt"),
-            ]
-        )
+        _run([str(uv), *UV_PIP_INSTALL, "--python", str(target / "bin" / "python")], cwd=PINS / name)
 
-    return _installed(name, install) / "bin" / "python"
+    return _installed(name, UV_PIP_INSTALL, install) / "bin" / "python"
 
 
 def node_modules_of(name: str) -> Path:
@@ -54,14 +49,13 @@ def node_modules_of(name: str) -> Path:
         target.mkdir(parents=True)
         for pin in ("package.json", "package-lock.json"):
             shutil.copy(PINS / name / pin, target / pin)
-        # No install scripts: nothing here needs one, and none may fetch from outside the registry.
-        _run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], cwd=target)
+        _run([npm, *NPM_CI], cwd=target)
 
-    return _installed(name, install) / "node_modules"
+    return _installed(name, NPM_CI, install) / "node_modules"
 
 
-def _installed(name: str, install: Callable[[Path], None]) -> Path:
-    target = CACHE / f"{name}-{_pins_digest(name)}"
+def _installed(name: str, recipe: tuple[str, ...], install: Callable[[Path], None]) -> Path:
+    target = CACHE / f"{name}-{_digest(name, recipe)}"
     CACHE.mkdir(parents=True, exist_ok=True)
     with _locked(CACHE / f"{target.name}.lock"):  # pytest-xdist workers may ask for the same install at once
         if not (target / COMPLETE).exists():
@@ -71,10 +65,10 @@ def _installed(name: str, install: Callable[[Path], None]) -> Path:
     return target
 
 
-def _pins_digest(name: str) -> str:
-    digest = hashlib.sha256()
+def _digest(name: str, recipe: tuple[str, ...]) -> str:
+    digest = hashlib.sha256("\0".join(recipe).encode())
     for pin in sorted((PINS / name).iterdir()):
-        digest.update(pin.name.encode() + b"\0" + pin.read_bytes() + b"\0")
+        digest.update(b"\0" + pin.name.encode() + b"\0" + pin.read_bytes())
     return digest.hexdigest()[:12]
 
 
