@@ -54,6 +54,21 @@ test-docker: $(STAMP)
 	bash scripts/docker_setup.sh
 	MEM0_DOCKER_TESTS=1 $(BIN)/python -m pytest tests/docker -o timeout=900 $(PYTEST_ARGS)
 
+# The contract tier (tests/contracts): each integration's own pinned package (PyPI, npm) against a
+# server process. Installs go to ~/.cache/mem0-fixed/contracts, keyed by the pins: minutes the first time, seconds
+# after. Not part of `make test`.
+.PHONY: test-contracts lock-contracts
+test-contracts: $(STAMP)
+	MEM0_CONTRACT_TESTS=1 $(BIN)/python -m pytest tests/contracts $(PYTEST_ARGS)
+
+# Re-pin the contract tier after changing a requirements.in or package.json under tests/contracts/pins.
+lock-contracts: $(STAMP)
+	for pin in tests/contracts/pins/*/requirements.in; do \
+		$(BIN)/uv pip compile --quiet --python-version 3.11 --custom-compile-command "make lock-contracts" \
+			"$$pin" -o "$${pin%.in}.txt" || exit 1; done
+	for pin in tests/contracts/pins/*/package.json; do \
+		(cd "$$(dirname "$$pin")" && npm install --package-lock-only --ignore-scripts --no-audit --no-fund) || exit 1; done
+
 lint: $(STAMP)
 	$(BIN)/ruff check app tests $(wildcard scripts)
 	$(BIN)/ruff format --check app tests $(wildcard scripts)
