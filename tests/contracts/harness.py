@@ -10,8 +10,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess
 
 DRIVERS = Path(__file__).resolve().parent / "drivers"
@@ -52,12 +50,6 @@ def answer(answers: Answers, step: str) -> Any:
     recorded = answers[step]
     assert "error" not in recorded, f"{step}: {recorded['error']} {recorded.get('debug') or ''}".rstrip()
     return recorded["value"]
-
-
-def fails_today(reason: str) -> pytest.MarkDecorator:
-    """What issue 24 fixes. Strict: the test fails the moment the server answers right, so the mark is removed.
-    Only a failed assertion is the expected failure: a broken install or driver (RuntimeError) stays an error."""
-    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason)
 
 
 def new_user(integration: str) -> str:

@@ -5,18 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.contracts.harness import answer, drive, fails_today, new_user, stored
+from tests.contracts.harness import answer, drive, new_user, stored
 from tests.contracts.installs import python_of
 
 CURRENT = "mem0ai-python-2"
 OLDEST_1X = "mem0ai-python-1"
 FACTS = ["I like green tea", "I live in Lisbon"]
-
-# mem0ai 1.x sends org_id and project_id (from /v1/ping/) in every body and query string.
-ADD_1X = "405 on POST /v1/memories/ (add)"
-LIST_1X = "501 on POST /v2/memories/ (get_all)"
-SEARCH_1X = "501 on POST /v2/memories/search/ (search)"
-DELETE_ALL_1X = "422 on DELETE /v1/memories/?user_id=&org_id=&project_id= (org_id, project_id refused)"
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +21,9 @@ def run(request, server, tmp_path_factory):
     return user, answers
 
 
-def versions(failing_1x: str | None = None) -> pytest.MarkDecorator:
-    """Both client versions, the 1.x one marked with what fails for it today."""
-    oldest = pytest.param(OLDEST_1X, id=OLDEST_1X, marks=fails_today(failing_1x) if failing_1x else ())
-    return pytest.mark.parametrize("run", [pytest.param(CURRENT, id=CURRENT), oldest], indirect=True)
+def versions() -> pytest.MarkDecorator:
+    """Both client versions (mem0ai 1.x sends org_id and project_id, from /v1/ping/, in every body and query)."""
+    return pytest.mark.parametrize("run", [CURRENT, OLDEST_1X], indirect=True)
 
 
 @versions()
@@ -39,28 +32,28 @@ def test_the_client_constructs_against_the_server(run):
     assert answer(answers, "construct") == "<MemoryClient>"  # its constructor pinged /v1/ping/ with the key
 
 
-@versions(f"{ADD_1X}; {LIST_1X}")
+@versions()
 def test_an_inferred_add_stores_each_fact(run):
     _, answers = run
     assert answer(answers, "add")["results"]  # the stored facts or, in async mode (1.x's default), the queued event
     assert sorted(m["memory"] for m in answer(answers, "list")["results"]) == FACTS
 
 
-@versions(f"{SEARCH_1X}; nothing to find after {ADD_1X}")
+@versions()
 def test_search_finds_the_fact(run):
     _, answers = run
     best = answer(answers, "search")["results"][0]
     assert best["memory"] == FACTS[0] and best["score"] > 0
 
 
-@versions(f"DELETE /v1/memories/{{id}}/ answers 200, but the id comes from the list: {ADD_1X}; {LIST_1X}")
+@versions()
 def test_delete_removes_that_memory(run):
     _, answers = run
     assert "deleted" in answer(answers, "delete")["message"]
     assert [m["memory"] for m in answer(answers, "list_after_delete")["results"]] == FACTS[1:]
 
 
-@versions(f"{DELETE_ALL_1X}; {LIST_1X}")
+@versions()
 def test_delete_all_empties_the_users_memories(run, api):
     user, answers = run
     assert "deleted" in answer(answers, "delete_all")["message"]

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.contracts.harness import answer, drive, fails_today, new_user
+from tests.contracts.harness import answer, drive, new_user
 from tests.contracts.installs import node_modules_of
 
 TAGGED, UNTAGGED = "I like green tea", "I like black tea"
@@ -46,10 +46,6 @@ def test_metadata_in_the_config_is_stored_with_the_memory(with_metadata, api):
     assert {m["memory"]: m["metadata"] for m in listed} == {TAGGED: METADATA, UNTAGGED: None}
 
 
-@fails_today(
-    "422 on POST /v3/memories/search/ for `metadata` (body: query, filters, top_k, metadata): getMemories and "
-    "retrieveMemories throw, searchMemories and the model's generation swallow it and answer without memories"
-)
 def test_metadata_in_the_config_filters_the_search(with_metadata):
     _, answers = with_metadata
     assert [m["memory"] for m in answer(answers, "get")] == [TAGGED]
