@@ -38,7 +38,10 @@ _MINTED_KEY = re.compile(r"m0fk_([0-9a-f]{12})_[A-Za-z0-9_-]{20,}")
 TOUCH_EVERY_S = 60.0
 FAILURES = "auth-failures"  # the limiter's namespace for failed sign-ins per client address
 VERIFIED_TTL_S = 5.0
-AUTH_HINT = "send an API key as `X-API-Key: <key>` or `Authorization: Bearer <key>`"
+AUTH_HINT = (
+    "send the API key in a header: `X-API-Key: <key>`, `Authorization: Token <key>` or `Authorization: Bearer <key>` "
+    "(this server uses API keys, not OAuth)"
+)
 
 
 def digest(salt: bytes, secret: str) -> bytes:

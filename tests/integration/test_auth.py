@@ -18,6 +18,7 @@ from app.config import Settings
 from app.db.migrator import migrate
 from app.db.pool import open_pool
 from app.main import create_app
+from app.mcp.oauth_discovery import METADATA_PATHS, REGISTRATION_PATH
 from tests.conftest import server_env
 from tests.support.inprocess import InProcessServer, SettingsFromValues
 from tests.support.keys import keys_cli, mint_key
@@ -28,6 +29,8 @@ from tests.support.server_process import TEST_ADMIN_KEY
 OPEN_PATHS = {"/health", "/ready", "/metrics"}
 # FastAPI's own documentation routes describe the API (public source), no data.
 DOCUMENTATION_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/"}
+# What MCP clients probe for OAuth: a 404 to anyone, saying to send the key (tests/integration/test_mcp.py).
+OAUTH_DISCOVERY_PATHS = {*METADATA_PATHS, REGISTRATION_PATH}
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +66,7 @@ def _route_table() -> list[tuple[str, str]]:
     app = create_app(Settings(DATABASE_URL="postgresql://unused/unused"))
     table = []
     for route in _api_routes(app.routes):
-        if route.path not in OPEN_PATHS | DOCUMENTATION_PATHS:
+        if route.path not in OPEN_PATHS | DOCUMENTATION_PATHS | OAUTH_DISCOVERY_PATHS:
             path = route.path.replace("{memory_id}", str(uuid.uuid4())).replace("{job_id}", str(uuid.uuid4()))
             table += [(method, path) for method in sorted(route.methods)]
     return table
