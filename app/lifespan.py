@@ -128,16 +128,26 @@ def report_blocked_egress(guard: EgressGuard, telemetry: Telemetry) -> None:
 
 
 async def require_authentication(settings: Settings, keys: KeyService) -> None:
-    """Keys are required unless MEM0_AUTH_DISABLED says otherwise: with none configured the server does not start."""
+    """Keys are required unless MEM0_AUTH_DISABLED says otherwise: a first start with none generates the admin key
+    into a file and says where (never the key itself: logs are read by more people than the key should be)."""
     if settings.auth_disabled:
         logger.warning(
             "MEM0_AUTH_DISABLED=true: every route answers anyone who reaches the port; local development only"
         )
         return
-    if await keys.bootstrap() == 0:
+    try:
+        key_file = await keys.bootstrap()
+    except OSError as error:
         raise StartupError(
-            "no API key is configured: set MEM0_ADMIN_API_KEY (16+ characters) or run `mem0-fixed keys create "
-            "--name admin --admin`; for local development only, MEM0_AUTH_DISABLED=true"
+            f"no API key exists and the generated admin key could not be written under MEM0_DATA_DIR ({error}): "
+            "make it writable, or set MEM0_ADMIN_API_KEY (16+ characters)"
+        ) from None
+    if key_file is not None:
+        logger.warning(
+            "no API key existed: generated an admin key into %s (readable by its owner only); send it as "
+            "`Authorization: Token <key>` or `X-API-Key: <key>`, and mint limited keys with `mem0-fixed keys create`",
+            key_file,
+            extra={"admin_key_file": str(key_file)},
         )
 
 

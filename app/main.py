@@ -15,6 +15,7 @@ from app.jobs.router import router as jobs_router
 from app.key_gate import KeyGate
 from app.lifespan import build_lifespan
 from app.limits import RequestLimitsMiddleware
+from app.mcp.oauth_discovery import router as oauth_discovery_router
 from app.mcp.server import mcp_router
 from app.memories.router import router as memories_router
 from app.metrics import build_metrics, request_observer
@@ -67,4 +68,5 @@ def create_app(settings: Settings, egress_guard: EgressGuard | None = None) -> F
     app.include_router(providers_router, responses=ERROR_RESPONSES)
     app.include_router(hosted_router, responses=ERROR_RESPONSES)
     app.include_router(mcp_router(settings))  # MCP at /mcp; its lifespan runs the SDK's session manager
+    app.include_router(oauth_discovery_router)  # what MCP clients probe after a 401: "send the key, no OAuth"
     return app

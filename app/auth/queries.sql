@@ -18,6 +18,11 @@ FROM api_keys WHERE id = %(id)s AND revoked_at IS NULL
 -- name: count_active_keys
 SELECT count(*) FROM api_keys WHERE revoked_at IS NULL
 
+-- Held while a starting server looks for a key and, finding none, generates the admin key: replicas starting
+-- together on an empty database generate one key, not one each.
+-- name: lock_key_bootstrap
+SELECT pg_advisory_xact_lock(hashtext('mem0_admin_key_bootstrap'))
+
 -- name: list_keys
 SELECT id, name, admin, user_ids, agent_ids, run_ids, created_at, last_used_at, revoked_at
 FROM api_keys ORDER BY created_at, id

@@ -64,6 +64,10 @@ class KeyRepository:
             return None
         return StoredKey(row[0], bytes(row[1]), bytes(row[2]), bool(row[3]), _patterns(row[4], row[5], row[6]))
 
+    async def lock_bootstrap(self, conn: AsyncConnection[Any]) -> None:
+        """Until the transaction ends (Postgres releases the lock when it does)."""
+        await conn.execute(self.q["lock_key_bootstrap"])
+
     async def count_active(self, conn: AsyncConnection[Any]) -> int:
         cursor = await conn.execute(self.q["count_active_keys"])
         row = await cursor.fetchone()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
+import os
 import re
 import secrets
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from cachetools import TTLCache
 from limits import parse
@@ -27,11 +31,17 @@ logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "m0fk_"
 ENV_ADMIN_ID = "env-admin"
+# A first start with no key at all generates the admin key into this file under MEM0_DATA_DIR.
+ADMIN_KEY_FILE = "admin-api-key"
+GENERATED_ADMIN_NAME = "admin (generated at first start)"
 _MINTED_KEY = re.compile(r"m0fk_([0-9a-f]{12})_[A-Za-z0-9_-]{20,}")
 TOUCH_EVERY_S = 60.0
 FAILURES = "auth-failures"  # the limiter's namespace for failed sign-ins per client address
 VERIFIED_TTL_S = 5.0
-AUTH_HINT = "send an API key as `X-API-Key: <key>` or `Authorization: Bearer <key>`"
+AUTH_HINT = (
+    "send the API key in a header: `X-API-Key: <key>`, `Authorization: Token <key>` or `Authorization: Bearer <key>` "
+    "(this server uses API keys, not OAuth)"
+)
 
 
 def digest(salt: bytes, secret: str) -> bytes:
@@ -48,6 +58,24 @@ def mint(*, admin: bool, patterns: Mapping[str, Sequence[str]]) -> tuple[StoredK
     key_id = secrets.token_hex(6)
     secret = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
     return stored_key(key_id, secret, admin=admin, patterns=patterns), secret
+
+
+def write_owner_only(path: Path, secret: str) -> None:
+    """`secret` in `path`, readable by its owner only from the first byte: mkstemp creates a new file (O_EXCL,
+    mode 0600, never an older file with wider permissions), renamed over whatever `path` held once complete.
+    No newline: the file's content is the key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    temporary = Path(temporary_name)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(secret)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:
@@ -73,14 +101,25 @@ class KeyService:
         # takes effect within that time.
         self._verified: TTLCache[bytes, Access] = TTLCache(maxsize=10_000, ttl=VERIFIED_TTL_S)
 
-    async def bootstrap(self) -> int:
-        """Store MEM0_ADMIN_API_KEY's hash (replacing an earlier one); the number of keys that can sign in."""
-        async with storage_errors(), self.pool.connection() as conn:
+    async def bootstrap(self) -> Path | None:
+        """Store MEM0_ADMIN_API_KEY's hash (replacing an earlier one). Without it, on a database where no key can
+        sign in, generate an admin key and write it to MEM0_DATA_DIR/admin-api-key: that file's path, else None.
+
+        The file is written before the key's row commits: a failed write leaves no key that nobody holds."""
+        async with storage_errors(), self.pool.connection() as conn, conn.transaction():
             if self.settings.admin_api_key is not None:
                 secret = self.settings.admin_api_key.get_secret_value()
                 key = stored_key(ENV_ADMIN_ID, secret, admin=True, patterns={})
                 await self.repository.upsert_admin(conn, key, "admin (MEM0_ADMIN_API_KEY)")
-            return await self.repository.count_active(conn)
+                return None
+            await self.repository.lock_bootstrap(conn)
+            if await self.repository.count_active(conn) > 0:
+                return None
+            key, secret = mint(admin=True, patterns={})
+            await self.repository.insert(conn, key, GENERATED_ADMIN_NAME)
+            path = self.settings.data_dir.expanduser().resolve() / ADMIN_KEY_FILE
+            await asyncio.to_thread(write_owner_only, path, secret)
+            return path
 
     async def authenticate(self, headers: Mapping[str, str], client: str | None = None) -> Access:
         """The presented key's Access: 401 without a valid one, 429 past its rate limit. A key verified in the last

@@ -3,6 +3,7 @@ browser-facing defences; secrets never stored or shown in clear."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,18 +12,25 @@ import psycopg
 import pytest
 from fastapi.routing import APIRoute
 
+from app.auth.repository import KeyRepository
+from app.auth.service import KeyService
 from app.config import Settings
+from app.db.migrator import migrate
+from app.db.pool import open_pool
 from app.main import create_app
+from app.mcp.oauth_discovery import METADATA_PATHS, REGISTRATION_PATH
 from tests.conftest import server_env
-from tests.support.inprocess import InProcessServer
+from tests.support.inprocess import InProcessServer, SettingsFromValues
 from tests.support.keys import keys_cli, mint_key
 from tests.support.logs import captured_logs
 from tests.support.postgres import count_rows
-from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess
+from tests.support.server_process import TEST_ADMIN_KEY
 
 OPEN_PATHS = {"/health", "/ready", "/metrics"}
 # FastAPI's own documentation routes describe the API (public source), no data.
 DOCUMENTATION_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/"}
+# What MCP clients probe for OAuth: a 404 to anyone, saying to send the key (tests/integration/test_mcp.py).
+OAUTH_DISCOVERY_PATHS = {*METADATA_PATHS, REGISTRATION_PATH}
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +66,7 @@ def _route_table() -> list[tuple[str, str]]:
     app = create_app(Settings(DATABASE_URL="postgresql://unused/unused"))
     table = []
     for route in _api_routes(app.routes):
-        if route.path not in OPEN_PATHS | DOCUMENTATION_PATHS:
+        if route.path not in OPEN_PATHS | DOCUMENTATION_PATHS | OAUTH_DISCOVERY_PATHS:
             path = route.path.replace("{memory_id}", str(uuid.uuid4())).replace("{job_id}", str(uuid.uuid4()))
             table += [(method, path) for method in sorted(route.methods)]
     return table
@@ -193,17 +201,34 @@ def test_two_replicas_on_one_database_share_each_keys_rate_limit(fresh_db, stand
     assert 40 <= statuses.count(200) <= 44, statuses
 
 
-def test_without_any_key_the_server_refuses_to_start_unless_auth_is_disabled(fresh_db, standin):
-    env = server_env(fresh_db, standin)
-    del env["MEM0_ADMIN_API_KEY"]
-    refused = ServerProcess(env).start()
+async def test_replicas_starting_together_on_an_empty_database_generate_one_admin_key(fresh_db, tmp_path):
+    """Two servers' key bootstraps at once, each on its own pool (as two processes would), without
+    MEM0_ADMIN_API_KEY: one generates the key into the file, the other finds it and generates none."""
+    await migrate(fresh_db, collection="memories", dims=768)
+    settings = SettingsFromValues(DATABASE_URL=fresh_db, MEM0_DATA_DIR=str(tmp_path))
+    replicas = [
+        KeyService(
+            settings, await open_pool(fresh_db, min_size=1, max_size=1, timeout_s=5, ef_search=40), KeyRepository()
+        )
+        for _ in range(2)
+    ]
     try:
-        assert refused.wait_exit(60) == 1
+        key_files = await asyncio.gather(*(replica.bootstrap() for replica in replicas))
+        key = (tmp_path / "admin-api-key").read_text()
+        access = await replicas[1].authenticate({"authorization": f"Token {key}"})
     finally:
-        refused.stop()
-    assert "no API key is configured" in refused.output()
+        for replica in replicas:
+            await replica.pool.close()
+    assert set(key_files) == {None, tmp_path / "admin-api-key"}  # one each
+    assert access.admin
+    assert count_rows(fresh_db, "api_keys") == 1
 
-    with ServerProcess({**env, "MEM0_AUTH_DISABLED": "true"}) as open_server, open_server.client() as client:
+
+def test_auth_disabled_answers_without_a_key_generates_none_and_says_so(fresh_db, standin):
+    env = server_env(fresh_db, standin, MEM0_AUTH_DISABLED="true")
+    del env["MEM0_ADMIN_API_KEY"]
+    with captured_logs() as log, InProcessServer(env) as app, app.client() as client:
         client.headers.pop("X-API-Key")
         assert client.get("/memories", params={"user_id": "x"}).status_code == 200
-    assert "MEM0_AUTH_DISABLED=true" in open_server.output()
+    assert "MEM0_AUTH_DISABLED=true" in log.text()
+    assert count_rows(fresh_db, "api_keys") == 0

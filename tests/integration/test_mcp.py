@@ -13,9 +13,12 @@ import httpx
 import httpx2
 import pytest
 from mcp import Client, MCPError
+from mcp.client.auth import OAuthClientProvider, OAuthRegistrationError
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 from mcp.types import CallToolResult
 
+from app.mcp.oauth_discovery import METADATA_PATHS, NO_OAUTH, REGISTRATION_PATH
 from tests.conftest import server_env
 from tests.support.keys import mint_key
 from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess
@@ -285,6 +288,62 @@ async def test_the_sdk_client_with_a_wrong_key_cannot_connect(mcp_server):
             await client.list_tools()
     assert raised.group_contains(MCPError)
     assert statuses and set(statuses) == {401}
+
+
+class NothingStored:
+    """The SDK's TokenStorage of a client that never signed in: no tokens, no registration."""
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return None
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        raise AssertionError("no token can be issued: this server has no OAuth")
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return None
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        raise AssertionError("no client can be registered: this server has no OAuth")
+
+
+async def test_the_sdk_client_without_a_key_tries_oauth_and_is_told_to_send_the_key(mcp_server):
+    """A client configured without a key meets the 401 and runs the SDK's OAuth discovery, then registration: each
+    step answers 404 and the error the client ends with says to send the key as a header."""
+    asked: list[tuple[str, str, int]] = []
+
+    async def record(response: httpx2.Response) -> None:
+        asked.append((response.request.method, response.request.url.path, response.status_code))
+
+    url = f"{mcp_server.url}/mcp"
+    oauth = OAuthClientProvider(
+        url, OAuthClientMetadata(redirect_uris=["http://127.0.0.1:1/callback"]), NothingStored()
+    )
+    http = httpx2.AsyncClient(auth=oauth, event_hooks={"response": [record]}, timeout=30)
+    with pytest.raises(ExceptionGroup) as raised:
+        async with http, Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
+            await client.list_tools()
+    assert raised.group_contains(OAuthRegistrationError, match="uses API keys, not OAuth")
+    assert asked == [
+        ("POST", "/mcp", 401),
+        ("GET", "/.well-known/oauth-protected-resource/mcp", 404),
+        ("GET", "/.well-known/oauth-protected-resource", 404),
+        ("GET", "/.well-known/oauth-authorization-server", 404),
+        ("POST", "/register", 404),
+    ]
+
+
+def test_the_401_and_every_oauth_discovery_path_say_to_send_the_key_as_a_header(app_api):
+    app_api.headers.pop("X-API-Key")
+    unauthorized = app_api.post("/mcp", headers=MCP_HEADERS, json=INITIALIZE)
+    assert unauthorized.status_code == 401
+    assert unauthorized.headers["www-authenticate"] == 'Bearer realm="mem0-fixed"'
+    assert "`Authorization: Bearer <key>`" in unauthorized.json()["message"]
+    assert "not OAuth" in unauthorized.json()["message"]
+    for method, path in [*(("GET", path) for path in METADATA_PATHS), ("POST", REGISTRATION_PATH)]:
+        response = app_api.request(method, path, json={} if method == "POST" else None)
+        assert response.status_code == 404, (path, response.text)
+        assert response.json()["error"] == "not_found"
+        assert response.json()["message"] == NO_OAUTH
 
 
 # The endpoint is stateless JSON (issue 22, item 6): an authenticated GET or DELETE is a 405 naming POST, not an
