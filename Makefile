@@ -41,6 +41,12 @@ test-fast: $(STAMP)
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
+# The system tier: crash, restart, outage and rollout scenarios with several processes (kill -9 with real leases,
+# Neo4j stopped and rebuilt, staged rollout and rollback behind nginx): tests/system. Not part of `make test`.
+.PHONY: test-system
+test-system: $(STAMP) neo4j-launcher
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests/system $(PYTEST_ARGS)
+
 # The soak tier: two replicas under a mixed write load through Ollama errors and hangs, a replica's SIGKILL and a
 # Postgres restart (tests/soak). Not part of `make test`.
 .PHONY: test-soak
