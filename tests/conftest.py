@@ -22,6 +22,10 @@ from tests.support.processes import ProcessStarts, describe, kill, leftover_proc
 from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess
 from tests.support.standin_process import OllamaStandin
 
+# The graph-memory server and its helpers' fixtures (graph_db, graph_app, graph_api), for the integration and system
+# tiers alike.
+pytest_plugins = ["tests.support.graph"]
+
 DIMS = 768
 # The session's Postgres is deleted when the run ends and never outlives a crash of the machine, so it need not
 # flush to disk; the tests kill server processes, never Postgres.
