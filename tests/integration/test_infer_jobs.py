@@ -5,7 +5,6 @@ process (`infer_server`). Both factories are in tests/integration/conftest.py.""
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
@@ -124,29 +123,6 @@ def test_a_prompt_overflowing_num_ctx_is_reported_not_stored_as_no_facts(infer_a
     assert count_rows(fresh_db, "memories") == 0
 
 
-def test_kill_9_while_jobs_run_then_restart_completes_every_job_exactly_once(infer_server, standin, fresh_db):
-    standin.control(chat_latency_ms=1000)
-    first = infer_server(MEM0_INFER_LEASE_S="3")
-    user = f"u-{uuid.uuid4().hex}"
-    with first.client() as client:
-        ids = [
-            client.post(
-                "/memories", json=infer_write(user, f"My dog number {i} is called Rex{i}.", async_mode=True)
-            ).json()["job_id"]
-            for i in range(6)
-        ]
-        time.sleep(1.5)  # workers are inside their chat calls
-    first.kill()
-    second = infer_server(MEM0_INFER_LEASE_S="3")
-    with second.client() as client:
-        jobs = [wait_job(client, job_id) for job_id in ids]
-        stored = client.get("/memories", params={"user_id": user}).json()["results"]
-    assert all(job["status"] == "SUCCEEDED" for job in jobs), jobs
-    texts = [m["memory"] for m in stored]
-    assert len(texts) == len(set(texts)) == sum(len(job["results"]) for job in jobs)
-    assert count_rows(fresh_db, "memories") == len(texts)
-
-
 def test_an_idempotency_key_maps_an_inferred_write_to_one_job(infer_app, standin, fresh_db):
     server = infer_app()
     body = infer_write(f"u-{uuid.uuid4().hex}", "I was born in Oslo.")
@@ -200,30 +176,6 @@ def test_facts_already_stored_in_the_scope_are_not_stored_again(infer_app, stand
     assert len(first["results"]) == 2 and first["already_stored"] == 0
     assert again["results"] == [] and again["extracted"] == 2 and again["already_stored"] == 2
     assert count_rows(fresh_db, "memories") == 2
-
-
-def test_a_graceful_stop_hands_running_jobs_back_at_once(infer_server, standin, fresh_db):
-    standin.control(chat_latency_ms=30_000)
-    server = infer_server()
-    with server.client() as client:
-        job_id = client.post("/memories", json=infer_write("u-stop", "I keep bees.", async_mode=True)).json()["job_id"]
-        deadline = time.monotonic() + 10
-        while client.get(f"/jobs/{job_id}").json()["status"] != "RUNNING" and time.monotonic() < deadline:
-            time.sleep(0.1)
-    server.stop()
-
-    assert (
-        count_rows(
-            fresh_db,
-            "jobs",
-            "public_id = %s AND status = 'PENDING' AND attempts = 0 AND locked_until IS NULL",
-            (job_id,),
-        )
-        == 1
-    )
-    standin.control(chat_latency_ms=0)
-    with infer_server().client() as client:
-        assert wait_job(client, job_id, timeout_s=30)["status"] == "SUCCEEDED"
 
 
 def test_a_primary_model_that_keeps_failing_hands_the_job_to_the_fallback_model(infer_app, standin):
