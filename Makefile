@@ -26,7 +26,7 @@ check: $(STAMP)
 # tests on one of them: the suite mostly waits on servers, leases and timeouts. PYTEST_WORKERS=0 runs it serially.
 PYTEST_WORKERS ?= 4
 
-test: $(STAMP) neo4j-launcher
+test: $(STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The tests' Neo4j 5.26 (tests/support/neo4j): built by Maven (Java 17+) into ~/.cache/mem0-fixed once, about a

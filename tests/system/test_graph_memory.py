@@ -1,6 +1,6 @@
 """Graph memory through the API (issue 23): relations from the one extraction call, kept in Postgres, projected to
 a real Neo4j 5.26 in mem0's layout, read back by search, list and GET /graph, ended by a later write with history
-kept, and removed with the memories they came from. A Neo4j outage is in the system tier (test_graph_outage)."""
+kept, and removed with the memories they came from (a Neo4j outage: test_graph_outage)."""
 
 from __future__ import annotations
 
