@@ -20,7 +20,8 @@ from app.filters import Where, scope_where
 from app.graph.names import Relation, mentioned_names
 from app.graph.repository import GraphRepository, StoredRelation, TypedRelation
 
-GRAPH_OFF = "graph memory is off on this server (NEO4J_URI is not set); send enable_graph: false or leave it out"
+GRAPH_IS_OFF = "graph memory is off on this server (NEO4J_URI is not set)"
+GRAPH_OFF = f"{GRAPH_IS_OFF}; send enable_graph: false or leave it out"
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ class GraphService:
     ) -> dict[str, Any]:
         """A scope's entities and relations: every relation with its validity, or those valid at `as_of`."""
         if not self.settings.graph_enabled:
-            raise InvalidInput(GRAPH_OFF.split(";")[0] + "; there is no graph to read")
+            raise InvalidInput(f"{GRAPH_IS_OFF}; there is no graph to read")
         if not identifiers:
             raise InvalidInput("at least one identifier (user_id, agent_id or run_id) is required to read a graph")
         async with storage_errors(), self.pool.connection() as conn:

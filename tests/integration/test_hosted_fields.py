@@ -138,3 +138,12 @@ def test_app_id_is_a_scope_stored_filtered_and_deleted_like_the_others(hosted):
     assert hosted.delete("/v1/memories/", params={"app_id": app}).status_code == 200
     left = hosted.post("/v3/memories/", json={"filters": {"user_id": user}}).json()["results"]
     assert [m["memory"] for m in left] == ["I use the bike app"]
+
+
+def test_enable_graph_true_without_a_graph_is_a_422_saying_so_and_false_changes_nothing(hosted):
+    body = {"messages": "I row", "user_id": _user(), "infer": False}
+    refused = hosted.post("/v3/memories/add/", json={**body, "enable_graph": True})
+    assert refused.status_code == 422 and "NEO4J_URI" in refused.json()["message"]
+    assert hosted.get("/graph", params={"user_id": "u"}).status_code == 422
+    plain = hosted.post("/v3/memories/add/", json={**body, "enable_graph": False})
+    assert plain.status_code == 200 and "relations" not in plain.json()
