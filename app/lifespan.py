@@ -178,7 +178,7 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
         keys = KeyService(settings, pool, KeyRepository())
         try:
             await require_authentication(settings, keys)
-            projector = await Projector.open(settings, pool, metrics) if settings.graph_enabled else None
+            projector = await Projector.open_for_server(settings, pool, metrics) if settings.graph_enabled else None
         except BaseException:
             await pool.close()
             raise

@@ -283,7 +283,7 @@ async def test_neo4j_that_cannot_be_used_stops_the_start_with_the_fix(graph_db, 
         ),
         "http://127.0.0.1:7474": ("is not a Neo4j URI", {}),
     }
-    for uri, (message, extra) in cases.items():
+    for uri, (message, extra) in cases.items():  # `graph rebuild` needs Neo4j now; the server starts degraded
         retries = {"MEM0_STARTUP_RETRIES": "2", "MEM0_STARTUP_BACKOFF_S": "0"}
         settings = projector_settings(graph_db, neo4j_server, **{**retries, "NEO4J_URI": uri, **extra})
         with pytest.raises(StartupError, match=re.escape(message)):
@@ -357,6 +357,25 @@ async def test_a_stopped_neo4j_degrades_the_graph_and_it_catches_up_when_back(
         await eventually(lambda: _graph_is(client, "ok"))
         await eventually(lambda: _metrics_show(client, behind=0))
         assert set(await relationships(neo4j, frank)) == {("frank", "owns", "bike")}
+
+
+async def test_a_server_started_before_neo4j_runs_degraded_and_catches_up_when_it_answers(
+    pool, graph_db, standin_session, neo4j_server, neo4j
+):
+    gina = scope(user_id="gina")
+    neo4j_server.stop()  # as after a host reboot or a `compose restart`, where Neo4j takes longest to start
+    env = server_env(graph_db, standin_session, **neo4j_env(neo4j_server), MEM0_STARTUP_RETRIES="1")
+    with InProcessServer(env) as app_server:
+        async with app_server.async_client() as client:
+            ready = await client.get("/ready")
+            assert (ready.status_code, ready.json()["graph"]) == (200, "degraded")
+            await relate(pool, gina, ("gina", "person", "rides", "horse", "entity"))
+
+            neo4j_server.start()
+
+            await eventually(lambda: _graph_is(client, "ok"))
+            await eventually(lambda: _metrics_show(client, behind=0))
+    assert set(await relationships(neo4j, gina)) == {("gina", "rides", "horse")}
 
 
 async def _graph_is(client: httpx.AsyncClient, state: str) -> bool:

@@ -79,14 +79,15 @@ def statement(name: str, identifiers: Mapping[str, str], *, label: str = "", typ
 
 
 class Neo4jGraph:
-    def __init__(self, driver: AsyncDriver, uri: str) -> None:
+    def __init__(self, driver: AsyncDriver, uri: str, username: str) -> None:
         self.driver = driver
         self.uri = uri
+        self.username = username
+        self.prepared = False  # version checked and indexes created
 
     @classmethod
-    async def open(cls, settings: Settings) -> Neo4jGraph:
-        """Connects (bounded retries, as for Postgres), checks the server is Neo4j 5 or newer and creates the
-        indexes; a StartupError says what is wrong and how to fix it."""
+    def connect(cls, settings: Settings) -> Neo4jGraph:
+        """The driver for NEO4J_URI, without any I/O yet; a StartupError when the URI is not a Bolt URI."""
         uri = settings.neo4j_uri
         if not uri:
             raise StartupError("graph memory is off: NEO4J_URI is not set")
@@ -103,34 +104,47 @@ class Neo4jGraph:
             )
         except ValueError as error:  # the driver's ConfigurationError for a bad address is one
             raise StartupError(f"NEO4J_URI={uri!r} is not a Neo4j URI: {error}; e.g. bolt://localhost:7687") from None
-        graph = cls(driver, uri)
+        return cls(driver, uri, settings.neo4j_username)
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Neo4jGraph:
+        """Connected and prepared, or a StartupError that says what is wrong and how to fix it (for commands that
+        need Neo4j now, such as `graph rebuild`)."""
+        graph = cls.connect(settings)
         try:
-            version = await graph._server_version_when_up(settings)
-            major = int(version.split(".")[0]) if version.split(".")[0].isdigit() else 0
-            if major < MIN_NEO4J_MAJOR:
-                raise StartupError(
-                    f"Neo4j at {uri} is version {version}; graph memory needs Neo4j {MIN_NEO4J_MAJOR} or newer "
-                    "(or unset NEO4J_URI to run without it)"
-                )
-            for name in INDEX_STATEMENTS:
-                await graph._run(STATEMENTS[name], {})
+            await graph.prepare(settings.startup_retries, settings.startup_backoff_s)
         except UNREACHABLE as error:
-            await driver.close()
+            await graph.close()
             raise StartupError(
-                f"Neo4j at {uri} unreachable after {settings.startup_retries} attempts: {error}; start Neo4j or fix "
-                "NEO4J_URI (unset it to run without graph memory)"
-            ) from None
-        except AuthError:
-            await driver.close()
-            raise StartupError(
-                f"Neo4j at {uri} refused the credentials of {settings.neo4j_username!r}: check NEO4J_USERNAME and "
-                "NEO4J_PASSWORD"
+                f"Neo4j at {graph.uri} unreachable after {settings.startup_retries} attempts: {error}; start Neo4j "
+                "or fix NEO4J_URI (unset it to run without graph memory)"
             ) from None
         except BaseException:
-            await driver.close()
+            await graph.close()
             raise
-        logger.info("neo4j ready", extra={"neo4j_version": version})
         return graph
+
+    async def prepare(self, attempts: int, backoff_s: float) -> None:
+        """Waits for Neo4j (bounded retries while it is unreachable, which the caller gets as the driver's error),
+        checks it is Neo4j 5 or newer and creates the indexes; a StartupError when it refuses the credentials or is
+        too old."""
+        try:
+            version = await self._server_version_when_up(attempts, backoff_s)
+        except AuthError:
+            raise StartupError(
+                f"Neo4j at {self.uri} refused the credentials of {self.username!r}: check NEO4J_USERNAME and "
+                "NEO4J_PASSWORD"
+            ) from None
+        major = int(version.split(".")[0]) if version.split(".")[0].isdigit() else 0
+        if major < MIN_NEO4J_MAJOR:
+            raise StartupError(
+                f"Neo4j at {self.uri} is version {version}; graph memory needs Neo4j {MIN_NEO4J_MAJOR} or newer "
+                "(or unset NEO4J_URI to run without it)"
+            )
+        for name in INDEX_STATEMENTS:
+            await self._run(STATEMENTS[name], {})
+        self.prepared = True
+        logger.info("neo4j ready", extra={"neo4j_version": version})
 
     async def close(self) -> None:
         await self.driver.close()
@@ -139,13 +153,13 @@ class Neo4jGraph:
         records = await self._run(STATEMENTS["components"], {})
         return str(records[0]["version"]) if records else "unknown"
 
-    async def _server_version_when_up(self, settings: Settings) -> str:
+    async def _server_version_when_up(self, attempts: int, backoff_s: float) -> str:
         """Bounded retries with exponential backoff for a Neo4j that is still starting (MEM0_STARTUP_RETRIES,
         MEM0_STARTUP_BACKOFF_S), as app.checks does for Postgres and Ollama; not imported from there, as app.checks
         imports app.llm, which the graph's extraction side imports app.graph from."""
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(settings.startup_retries),
-            wait=wait_exponential(multiplier=settings.startup_backoff_s, max=10),
+            stop=stop_after_attempt(attempts),
+            wait=wait_exponential(multiplier=backoff_s, max=10),
             retry=retry_if_exception_type(UNREACHABLE),
             reraise=True,
             before_sleep=lambda state: logger.warning("neo4j not ready (attempt %d), retrying", state.attempt_number),

@@ -86,8 +86,26 @@ class Projector:
     async def open(cls, settings: Settings, pool: AsyncConnectionPool, metrics: Metrics) -> Projector:
         """Connects to Neo4j (StartupError when it is unreachable, too old or refuses the credentials) and
         creates its indexes; `start()` then runs the projection."""
-        projector = cls(pool, await Neo4jGraph.open(settings), metrics)
-        metrics.graph_degraded.set_function(lambda: float(projector.health.state == "degraded"))
+        return cls.watched(cls(pool, await Neo4jGraph.open(settings), metrics))
+
+    @classmethod
+    async def open_for_server(cls, settings: Settings, pool: AsyncConnectionPool, metrics: Metrics) -> Projector:
+        """As `open`, but a Neo4j still unreachable after the startup retries (still starting after a host reboot
+        or a `compose restart`) leaves the graph `degraded` instead of stopping the server: the monitor prepares it
+        once it answers, and the projection catches up. Bad credentials or a too-old Neo4j still stop the start."""
+        projector = cls(pool, Neo4jGraph.connect(settings), metrics)
+        try:
+            await projector.graph.prepare(settings.startup_retries, settings.startup_backoff_s)
+        except UNREACHABLE as error:
+            projector.health.set_unreachable(describe(error))
+        except BaseException:
+            await projector.graph.close()
+            raise
+        return cls.watched(projector)
+
+    @staticmethod
+    def watched(projector: Projector) -> Projector:
+        projector.metrics.graph_degraded.set_function(lambda: float(projector.health.state == "degraded"))
         return projector
 
     @property
@@ -152,12 +170,15 @@ class Projector:
         return projection
 
     async def monitor(self) -> None:
-        """Pings Neo4j (an idle projector notices an outage, a waiting one its end: then the scopes waiting out a
-        backoff are due at once, so the graph catches up without waiting up to BACKOFF_MAX_S) and refreshes the
-        backlog gauges and the failing-scope count."""
+        """Pings Neo4j, or prepares it when the server started without it (an idle projector notices an outage, a
+        waiting one its end: then the scopes waiting out a backoff are due at once, so the graph catches up without
+        waiting up to BACKOFF_MAX_S) and refreshes the backlog gauges and the failing-scope count."""
         try:
-            async with asyncio.timeout(PING_TIMEOUT_S):
-                await self.graph.ping()
+            if self.graph.prepared:
+                async with asyncio.timeout(PING_TIMEOUT_S):
+                    await self.graph.ping()
+            else:
+                await self.graph.prepare(attempts=1, backoff_s=0)
         except Exception as error:  # noqa: BLE001 - whatever keeps Neo4j from answering makes the graph degraded
             self.health.set_unreachable(describe(error))
         else:
