@@ -31,6 +31,7 @@ _PLUMBING = (
     "asyncio",
     "selectors",
     "anyio",
+    "aiohttp",
     "httpx",
     "httpcore",
     "urllib3",

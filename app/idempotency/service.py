@@ -36,6 +36,11 @@ class Once:
         self._claim = claim
         self.replay = replay
 
+    @property
+    def keyed(self) -> bool:
+        """Whether completing this run writes anything (a key to complete)."""
+        return self._claim is not None
+
     async def complete(self, conn: AsyncConnection, result: StoredResult) -> None:
         """The key now answers `result`. If a retry took the key over while this request stalled, the write must
         roll back: this raises. Without a key, nothing to do."""

@@ -16,14 +16,16 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-EmbedCall = Callable[[str, list[str]], Awaitable[list[list[float]]]]
+from app.llm.embedding import Embedding
+
+EmbedCall = Callable[[str, list[str]], Awaitable[list[Embedding]]]
 
 
 @dataclass
 class _Waiter:
     model: str
     texts: Sequence[str]
-    future: asyncio.Future[list[list[float]]] = field(repr=False)
+    future: asyncio.Future[list[Embedding]] = field(repr=False)
 
 
 @dataclass(eq=False)
@@ -74,7 +76,7 @@ class EmbedBatcher:
     def _in_flight(self) -> int:
         return sum(not call.stalled for call in self._calls)
 
-    async def embed(self, model: str, texts: Sequence[str]) -> list[list[float]]:
+    async def embed(self, model: str, texts: Sequence[str]) -> list[Embedding]:
         if not texts:
             return []
         loop = asyncio.get_running_loop()

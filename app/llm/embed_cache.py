@@ -8,10 +8,11 @@ from collections.abc import Awaitable, Callable
 
 from cachetools import LRUCache
 
-# The byte budget holds the default 1,024 entries of a 768-dimension model (about 25 kB each as Python floats)
-# with room to spare, and caps a larger model's entries before they cost more memory than that.
+from app.llm.embedding import Embedding
+
+# The byte budget holds the default 1,024 entries of a 768-dimension model (about 3 kB each as float32) many times
+# over, and caps a larger model's entries before they cost more memory than that.
 MAX_BYTES = 64 * 1024 * 1024
-_FLOAT_BYTES = sys.getsizeof(0.0)
 _KEY_BYTES = sys.getsizeof(b"\0" * hashlib.sha256().digest_size)
 
 
@@ -20,8 +21,8 @@ def cache_key(model: str, text: str) -> bytes:
     return hashlib.sha256(f"{model}\0{text}".encode()).digest()
 
 
-def entry_bytes(vector: list[float]) -> int:
-    return _KEY_BYTES + sys.getsizeof(vector) + len(vector) * _FLOAT_BYTES
+def entry_bytes(vector: Embedding) -> int:
+    return _KEY_BYTES + sys.getsizeof(vector)
 
 
 class EmbedCache:
@@ -29,7 +30,7 @@ class EmbedCache:
 
     def __init__(self, max_entries: int, max_bytes: int = MAX_BYTES) -> None:
         self.max_entries = max_entries
-        self._entries: LRUCache[bytes, list[float]] = LRUCache(maxsize=max_bytes, getsizeof=entry_bytes)
+        self._entries: LRUCache[bytes, Embedding] = LRUCache(maxsize=max_bytes, getsizeof=entry_bytes)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -38,17 +39,17 @@ class EmbedCache:
     def bytes_used(self) -> int:
         return int(self._entries.currsize)
 
-    def get(self, model: str, text: str) -> list[float] | None:
+    def get(self, model: str, text: str) -> Embedding | None:
         return self._entries.get(cache_key(model, text))
 
-    def put(self, model: str, text: str, vector: list[float]) -> None:
+    def put(self, model: str, text: str, vector: Embedding) -> None:
         if self.max_entries <= 0 or entry_bytes(vector) > self._entries.maxsize:
             return
         self._entries[cache_key(model, text)] = vector  # evicts the least recently used past the byte budget
         while len(self._entries) > self.max_entries:
             self._entries.popitem()
 
-    async def get_or_embed(self, model: str, text: str, embed: Callable[[], Awaitable[list[float]]]) -> list[float]:
+    async def get_or_embed(self, model: str, text: str, embed: Callable[[], Awaitable[Embedding]]) -> Embedding:
         cached = self.get(model, text)
         if cached is not None:
             return cached

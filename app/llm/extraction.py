@@ -494,4 +494,4 @@ async def extract_facts(
         },
     )
     check_truncation(response.prompt_eval_count, num_ctx)
-    return parse_reply(response.message.content or "", model, ask)
+    return parse_reply(response.content, model, ask)

@@ -14,6 +14,7 @@ from psycopg.types.json import Jsonb
 
 from app.db.queries import Queries
 from app.filters import Where
+from app.llm.embedding import Embedding
 from app.memories.keywords import ScoredRow
 
 
@@ -38,7 +39,7 @@ class NewMemory:
     """A row to insert; text, actor_id and role also go into its ADD history event."""
 
     id: UUID
-    vector: list[float]
+    vector: Embedding
     payload: dict[str, Any]
     text: str
     actor_id: str | None
@@ -127,7 +128,7 @@ class MemoryRepository:
         conn: AsyncConnection,
         where: Where,
         entity_where: Where,
-        vector: Sequence[float],
+        vector: Embedding,
         ranking: Mapping[str, Any],
         *,
         exact: bool,
@@ -136,7 +137,7 @@ class MemoryRepository:
         `entity_where` picks the entities that may boost (the scope's, within the caller's key)."""
         semantic = self._with_where("semantic_exact" if exact else "semantic_index", where)
         query = self.q["search"].format(where=where.clause(), semantic=semantic, entity_where=entity_where.clause())
-        params = {**where.params, **entity_where.params, **ranking, "vector": Vector(list(vector))}
+        params = {**where.params, **entity_where.params, **ranking, "vector": Vector(vector)}
         rows = await (await conn.execute(query, params)).fetchall()
         return SearchHits(
             [ScoredRow(str(row[0]), row[1], float(row[2]), float(row[3]), float(row[4])) for row in rows],
@@ -145,12 +146,12 @@ class MemoryRepository:
         )
 
     async def update(
-        self, conn: AsyncConnection, memory_id: UUID, payload: dict[str, Any], vector: Sequence[float] | None
+        self, conn: AsyncConnection, memory_id: UUID, payload: dict[str, Any], vector: Embedding | None
     ) -> None:
         if vector is None:
             await conn.execute(self.q["update_payload"], {"id": memory_id, "payload": Jsonb(payload)})
         else:
-            params = {"id": memory_id, "payload": Jsonb(payload), "vector": Vector(list(vector))}
+            params = {"id": memory_id, "payload": Jsonb(payload), "vector": Vector(vector)}
             await conn.execute(self.q["update_vector_and_payload"], params)
 
     async def delete(self, conn: AsyncConnection, memory_id: UUID, where: Where) -> list[UUID]:

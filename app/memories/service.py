@@ -21,6 +21,7 @@ from app.graph.service import GraphService, clear_graph, forget_memories, graph_
 from app.jobs.repository import JobRepository
 from app.llm.client import OllamaClient
 from app.llm.embed_cache import EmbedCache
+from app.llm.embedding import Embedding
 from app.memories.keywords import DEFAULT_THRESHOLD, finish, lemmatize_for_bm25, search_params
 from app.memories.payloads import memory_hash, now_iso
 from app.memories.repository import HistoryEvent, MemoryRepository, StoredMemory
@@ -317,7 +318,7 @@ class MemoryService:
             await clear_graph(conn, self.graph.repository, access_where(access))
         logger.warning("all memories were reset")
 
-    async def _embed_one(self, text: str) -> list[float]:
+    async def _embed_one(self, text: str) -> Embedding:
         [vector] = await self.ollama.embed(self.settings.embedder_model, [text], dims=self.settings.embedding_dims)
         return vector
 

@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 
 from app.db.queries import Queries
 from app.filters import Where
+from app.llm.embedding import Embedding
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class NewEntity:
 
     name: str
     type: str
-    vector: list[float]
+    vector: Embedding
 
 
 @dataclass(frozen=True)

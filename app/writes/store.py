@@ -19,6 +19,7 @@ from app.graph.service import GraphChanges, GraphDrafts, record_relations
 from app.idempotency.service import Once
 from app.jobs.repository import ClaimedJob, JobRepository
 from app.llm.client import OllamaClient
+from app.llm.embedding import Embedding
 from app.llm.extraction import ExtractedEntity
 from app.memories.payloads import MemoryDraft
 from app.memories.repository import MemoryRepository, NewMemory
@@ -39,6 +40,11 @@ class Drafts:
     extracted: int = 0
     extraction: str | None = None
     graph: GraphDrafts | None = None  # None: this write does not use graph memory
+
+    @property
+    def plain(self) -> bool:
+        """Only memories to insert: nothing to de-duplicate against, no named entities, no graph."""
+        return bool(self.drafts) and not self.deduplicate and not self.named_entities and self.graph is None
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,12 @@ class DraftStore:
         the job lost its lease to another worker meanwhile."""
         rows = await self._embed_memories(write.drafts)
         entities = await self._embed_named_entities(write.named_entities)
+        if job is None and (key is None or not key.keyed) and write.plain:
+            # The memories and their ADD events are one statement, atomic on its own: no BEGIN and COMMIT round
+            # trips around it (the most common write, `infer: false` without a key).
+            async with storage_errors(), self.pool.connection() as conn:
+                await self.memories.insert_with_history(conn, rows)
+            return _result(write, rows, rows, entities, job, None)
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
             if job is not None and not await self.jobs.lock_running(conn, job.job):
                 return None
@@ -115,7 +127,7 @@ class DraftStore:
         vectors = await self._embed([e.name for e in entities])
         return [NewEntity(e.name, e.type, vector) for e, vector in zip(entities, vectors, strict=True)]
 
-    async def _embed(self, texts: list[str]) -> list[list[float]]:
+    async def _embed(self, texts: list[str]) -> list[Embedding]:
         """One embedding call (none for no texts)."""
         return await self.ollama.embed(self.settings.embedder_model, texts, dims=self.settings.embedding_dims)
 
