@@ -1,8 +1,7 @@
 -- name: insert_events
 INSERT INTO telemetry_events (id, kind, occurred_at, attributes)
-SELECT id, kind, occurred_at, attributes
-FROM unnest(%(ids)s::uuid[], %(kinds)s::text[], %(times)s::timestamptz[], %(attributes)s::jsonb[])
-    AS batch (id, kind, occurred_at, attributes)
+SELECT (event ->> 'id')::uuid, event ->> 'kind', (event ->> 'occurred_at')::timestamptz, event -> 'attributes'
+FROM jsonb_array_elements(%(events)s::jsonb) AS event
 ON CONFLICT (id) DO NOTHING
 
 -- name: delete_expired_events
