@@ -18,6 +18,7 @@ import os
 import random
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,15 @@ def run_one(
     return summarise(raw, args.embed_latency_ms, tree_rss_mb(system.pid))
 
 
+def idle_cpu_ms_per_s(systems: list[System], postmaster: int | None, seconds: float = 3.0) -> dict[str, float]:
+    """What each server (and Postgres) burns with no requests (background loops, pool checks): part of every
+    level's CPU per request, most visible at c=1 where the fewest requests share it."""
+    pids = {s.name: s.pid for s in systems} | ({"postgres": postmaster} if postmaster else {})
+    before = {name: tree_cpu_s(pid) for name, pid in pids.items()}
+    time.sleep(seconds)
+    return {name: round((tree_cpu_s(pid) - before[name]) * 1000 / seconds, 1) for name, pid in pids.items()}
+
+
 # -- setup ---------------------------------------------------------------------------------------------------------
 
 
@@ -224,14 +234,17 @@ def create_mem0_table(database: str) -> None:
         store.connection_pool.close()
 
 
-def our_server(database: str, standin: OllamaStandin) -> System:
+def our_server(database: str, standin: OllamaStandin, args: Any) -> System:
     env = {
         "DATABASE_URL": database,
         "OLLAMA_BASE_URL": standin.url,
         "MEM0_LOG_LEVEL": "WARNING",
+        "MEM0_INFER_MODE": "async",  # as `make bench` runs it
         "MEM0_ADMIN_API_KEY": TEST_ADMIN_KEY,
         "MEM0_RATE_LIMIT": "",  # one key sends every request: the per-key limit would answer 429s instead
     }
+    if args.ef_search is not None:
+        env["MEM0_HNSW_EF_SEARCH"] = str(args.ef_search)
     return System("ours", ServerProcess(env), {"X-API-Key": TEST_ADMIN_KEY})
 
 
@@ -274,6 +287,7 @@ def print_table(report: dict[str, Any]) -> None:
                 f"{name:<15}{'ours/mem0':<11}{'':>9}{q['throughput']:>9}{'':>9}{q['p95']:>9}{'':>9}{'':>9}"
                 f"{q['overhead_p50']:>9}{q['server_cpu']:>9}"
             )
+    print(f"CPU with no requests, ms per second: {report['idle_cpu_ms_per_s']}")
     print(
         f"ovh p50: p50 minus the stand-in's configured {report['standin_embed_latency_ms']} ms embed latency; "
         "cpu ms / pg ms: server process / all Postgres processes, CPU per request; embeds: embed calls per request; "
@@ -296,7 +310,7 @@ def main(args: Any) -> None:
         asyncio.run(migrate(ours_db, collection="memories", dims=DIMS))
         print(f"loading {MEMORIES} memories for ours ...", flush=True)
         prepare(ours_db, args)
-        systems.append(our_server(ours_db, standin))
+        systems.append(our_server(ours_db, standin, args))
         if args.peer == "mem0":
             peer_db = create_database(admin, prefix="peer")
             create_mem0_table(peer_db)
@@ -307,6 +321,7 @@ def main(args: Any) -> None:
             system.server.start().wait_ready(90)
         postmaster = postmaster_pid(ours_db)
         report: dict[str, Any] = {
+            "idle_cpu_ms_per_s": idle_cpu_ms_per_s(systems, postmaster),
             "command": "python -m scripts.bench " + " ".join(sys.argv[1:]),
             "machine": {"cpus": os.cpu_count()},
             "standin_embed_latency_ms": args.embed_latency_ms,
