@@ -1,7 +1,8 @@
 """Benchmarks the server against the Ollama stand-in: latency percentiles, throughput, server overhead, RSS, recall.
 
 `python -m scripts.bench` (or `make bench`) runs the default size (10,000 memories) in a few minutes on 2 cores;
-`--large` adds 100,000. Output: a JSON file under bench-results/ (or `--out -` for stdout) and a short table.
+`--large` adds 100,000; `--peer mem0` instead runs the side-by-side levels against upstream mem0 (see
+scripts/bench_peer.py). Output: a JSON file under bench-results/ (or `--out -` for stdout) and a short table.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from pgvector.psycopg import register_vector
 from psycopg.types.json import Jsonb
 
 from app.db.migrator import migrate
+from app.memories.payloads import memory_hash
 from tests.support.ollama_standin import embed_text
 from tests.support.postgres import admin_uri, create_database
 from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess
@@ -78,6 +81,7 @@ def load_memories(database: str, count: int, *, start: int, seed: int) -> None:
                 text = sentence(rng)
                 payload = {
                     "data": text,
+                    "hash": memory_hash(text),  # mem0's content hash, as both servers write it
                     "text_lemmatized": text,  # as the server writes it: its searches' full-text half reads this
                     "user_id": f"user-{i % USERS}",
                     "topic": TOPICS[i % len(TOPICS)],
@@ -154,12 +158,25 @@ def recall_at_10(database: str, queries: list[str], ef_searches: list[int]) -> d
     return results
 
 
-async def run_level(url: str, concurrency: int, total: int, make_request: Any, *, warmup: int = 5) -> dict[str, Any]:
-    """`total` requests from `concurrency` workers over keep-alive connections. The load generator is aiohttp
-    (C parser): on 2 shared cores the client's own CPU would otherwise count against the server."""
+async def run_level(
+    url: str,
+    concurrency: int,
+    total: int | None,
+    make_request: Any,
+    *,
+    warmup: int = 5,
+    seconds: float | None = None,
+    headers: dict[str, str] | None = None,
+    sample: Callable[[], dict[str, float]] | None = None,
+) -> dict[str, Any]:
+    """`total` requests, or as many as `seconds` allow, from `concurrency` workers over keep-alive connections. The
+    load generator is aiohttp (C parser): on 2 shared cores the client's own CPU would otherwise count against the
+    server. `sample()` (counters such as CPU seconds) is read right after the warm-up and right after the last
+    request, so its deltas cover exactly the measured requests; they come back under "counters"."""
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=60)
-    headers = {"X-API-Key": TEST_ADMIN_KEY}  # the server refuses requests without a key
+    if headers is None:
+        headers = {"X-API-Key": TEST_ADMIN_KEY}  # the server refuses requests without a key
     async with aiohttp.ClientSession(base_url=url, connector=connector, timeout=timeout, headers=headers) as session:
 
         async def send(method: str, path: str, body: Any) -> int:
@@ -171,27 +188,40 @@ async def run_level(url: str, concurrency: int, total: int, make_request: Any, *
             await send(*make_request(-1 - n))
         latencies: list[float] = []
         errors: dict[str, int] = {}
-        counter = iter(range(total))
+        counter = itertools.count() if total is None else iter(range(total))
+        deadline = time.perf_counter() + (seconds if seconds is not None else float("inf"))
 
         async def worker() -> None:
             for n in counter:
+                if time.perf_counter() >= deadline:
+                    return
                 method, path, body = make_request(n)
                 started = time.perf_counter()
-                status = await send(method, path, body)
+                try:
+                    status = await send(method, path, body)
+                except (aiohttp.ClientError, TimeoutError) as exc:  # a client error: counted, not fatal
+                    errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+                    continue
                 latencies.append((time.perf_counter() - started) * 1000)
                 if status >= 300:
                     errors[str(status)] = errors.get(str(status), 0) + 1
 
+        before = sample() if sample else {}
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return {
+        after = sample() if sample else {}
+    done = len(latencies) + sum(v for k, v in errors.items() if not k.isdigit())
+    result: dict[str, Any] = {
         "concurrency": concurrency,
-        "requests": total,
+        "requests": done,
         "errors": errors,
-        "throughput_rps": round(total / elapsed, 1),
+        "throughput_rps": round(done / elapsed, 1),
         "latency_ms": percentiles(latencies),
     }
+    if sample:
+        result["counters"] = {key: after[key] - before[key] for key in before}
+    return result
 
 
 def with_overhead(level: dict[str, Any], configured_ms: float, measured_ms: float) -> dict[str, Any]:
@@ -342,7 +372,12 @@ def main() -> None:
     parser.add_argument("--chat-latency-ms", type=float, default=500.0, help="the stand-in's time per chat call")
     parser.add_argument("--infer-jobs", type=int, default=10, help="inferred writes run one at a time")
     parser.add_argument("--infer-burst", type=int, default=20, help="inferred writes submitted at once")
-    parser.add_argument("--requests", type=int, default=400, help="requests per concurrency level")
+    parser.add_argument(
+        "--requests", type=int, help="requests per level (default 400; with --peer or --levels: --seconds instead)"
+    )
+    parser.add_argument("--peer", choices=["mem0"], help="also run every level through upstream mem0 (bench_peer.py)")
+    parser.add_argument("--levels", help="comma-separated levels of the side-by-side run, e.g. write1-c32,search-c8")
+    parser.add_argument("--seconds", type=float, default=12.0, help="length of a level with --peer or --levels")
     parser.add_argument("--hnsw-m", type=int, default=16)
     parser.add_argument("--hnsw-ef-construction", type=int, default=64)
     parser.add_argument("--ef-search", type=int, help="MEM0_HNSW_EF_SEARCH for the server (default: its own)")
@@ -351,6 +386,12 @@ def main() -> None:
     )
     parser.add_argument("--out", default="", help="JSON file; '-' prints JSON to stdout; default bench-results/")
     args = parser.parse_args()
+    if args.peer or args.levels:
+        from scripts import bench_peer  # the side-by-side levels; it imports this module's helpers
+
+        bench_peer.main(args)
+        return
+    args.requests = args.requests or 400
 
     os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="bench-xdg-"))
     admin = args.database_url or admin_uri(
