@@ -25,7 +25,12 @@ from app.memories.payloads import MemoryDraft
 from app.memories.repository import MemoryRepository, NewMemory
 from app.memories.schemas import AddResult
 from app.named_entities.repository import NamedEntityRepository, NewEntity
+from app.writes.insert_groups import InsertGroups
 from app.writes.results import Inference, WriteResult
+
+# Statements in flight at once: a few keep Postgres busy; more only contend for the HNSW index's pages.
+INSERT_GROUPS_IN_FLIGHT = 4
+INSERT_GROUP_MAX_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,9 @@ class DraftStore:
         self.named_entities = named_entities
         self.graph = graph
         self.jobs = jobs
+        self.plain_inserts: InsertGroups[NewMemory] = InsertGroups(
+            self._insert_plain, max_in_flight=INSERT_GROUPS_IN_FLIGHT, max_rows=INSERT_GROUP_MAX_ROWS
+        )
 
     async def store(
         self, write: Drafts, *, key: Once | None = None, job: JobCompletion | None = None
@@ -83,9 +91,8 @@ class DraftStore:
         entities = await self._embed_named_entities(write.named_entities)
         if job is None and (key is None or not key.keyed) and write.plain:
             # The memories and their ADD events are one statement, atomic on its own: no BEGIN and COMMIT round
-            # trips around it (the most common write, `infer: false` without a key).
-            async with storage_errors(), self.pool.connection() as conn:
-                await self.memories.insert_with_history(conn, rows)
+            # trips around it, and concurrent writes share it (the most common write, `infer: false` unkeyed).
+            await self.plain_inserts.insert(rows)
             return _result(write, rows, rows, entities, job, None)
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
             if job is not None and not await self.jobs.lock_running(conn, job.job):
@@ -113,6 +120,10 @@ class DraftStore:
             if job is not None:
                 await self.jobs.complete(conn, job.job, result.job_result(), job.model)
         return result
+
+    async def _insert_plain(self, rows: list[NewMemory]) -> None:
+        async with storage_errors(), self.pool.connection() as conn:
+            await self.memories.insert_with_history(conn, rows)
 
     async def _embed_memories(self, drafts: Sequence[MemoryDraft]) -> list[NewMemory]:
         """The rows to insert: every draft's text embedded in one call, ids chosen here."""
