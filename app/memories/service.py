@@ -26,6 +26,8 @@ from app.memories.payloads import memory_hash, now_iso
 from app.memories.repository import HistoryEvent, MemoryRepository, StoredMemory
 from app.memories.schemas import RESERVED_PAYLOAD_KEYS, MemoryUpdate, SearchRequest
 from app.memories.scope_sizes import ScopeSizes, scope_key
+from app.memories.search_cache import CachedSearch, ScopeVersions, SearchCache, cached_search, scope_rows, search_key
+from app.metrics import Metrics
 from app.named_entities.repository import NamedEntityRepository
 from app.params import SCOPE_KEYS
 from app.telemetry.service import Telemetry
@@ -99,6 +101,7 @@ class MemoryService:
         named_entities: NamedEntityRepository,
         jobs: JobRepository,
         graph: GraphService,
+        metrics: Metrics,
         telemetry: Telemetry | None = None,
     ) -> None:
         self.settings = settings
@@ -111,6 +114,8 @@ class MemoryService:
         self.named_entities = named_entities
         self.query_embeddings = EmbedCache(settings.embed_cache_size)
         self.scope_sizes = ScopeSizes(settings.scope_size_ttl_s)
+        self.search_cache = SearchCache(settings.search_cache_size)
+        self.metrics = metrics
 
     async def get(self, raw_id: str, access: Access) -> dict[str, Any]:
         memory_id = parse_memory_id(raw_id)
@@ -182,13 +187,64 @@ class MemoryService:
         if not identifiers and not names_scopes(filters):
             raise InvalidInput(SCOPE_REQUIRED)
         top_k = self._bounded(request.top_k or request.limit, DEFAULT_TOP_K, self.settings.max_top_k, "top_k")
+        threshold = DEFAULT_THRESHOLD if request.threshold is None else request.threshold
+        # Every SearchRequest field is here, in `identifiers` / `filters`, or changes no item (enable_graph).
+        cache_key = search_key(
+            self.settings.embedder_model,
+            access.restricted_values(),
+            identifiers,
+            query=request.query,
+            filters=filters,
+            top_k=top_k,
+            threshold=threshold,
+            explain=request.explain,
+            show_expired=request.show_expired,
+        )
+        # Scopes named only by "*", {"in": [...]} or an OR have no one version row to check: they run uncached.
+        token = None
+        if self.search_cache.enabled and identifiers:
+            # Read before searching: a write committing during the search then makes the entry stale, not current.
+            async with storage_errors(), self.pool.connection() as conn:
+                token = await self.repository.scope_versions(conn, scope_rows(identifiers))
+        cached = None if token is None else self.search_cache.get(cache_key, token)
+        outcome = "hit" if cached is not None else "bypass" if token is None else "miss"
+        if cached is None:
+            cached = await self._search_now(request, access, identifiers, filters, top_k, threshold, token)
+            if token is not None:
+                self.search_cache.put(cache_key, cached)
+        self.metrics.search_cache.labels(outcome).inc()
+        if self.telemetry is not None:
+            self.telemetry.emit(
+                "search",
+                results=len(cached.items),
+                exact=cached.exact,
+                top_k=top_k,
+                keyword=cached.keyword,
+                entity=cached.entity,
+                cached=outcome == "hit",
+            )
+        items = list(cached.items)
+        if not uses_graph:
+            return Found(items)
+        return Found(items, await self.graph.related(scope_where(access, identifiers), request.query))
+
+    async def _search_now(
+        self,
+        request: SearchRequest,
+        access: Access,
+        identifiers: dict[str, str],
+        filters: dict[str, Any],
+        top_k: int,
+        threshold: float,
+        token: ScopeVersions | None,
+    ) -> CachedSearch:
+        """Embed the query (or take it from the embedding cache), then mem0's hybrid search and ranking."""
         where = scope_where(access, identifiers, filters, show_expired=request.show_expired)
         vector = await self.query_embeddings.get_or_embed(
             self.settings.embedder_model, request.query, lambda: self._embed_one(request.query)
         )
         cap = self.settings.exact_search_max_rows + 1
         size_key = scope_key(identifiers, filters, access.restricted_values())
-        threshold = DEFAULT_THRESHOLD if request.threshold is None else request.threshold
         ranking = search_params(request.query, threshold=threshold, top_k=top_k)
         entity_where = scope_where(access, identifiers, prefix="entity")
         async with storage_errors(), self.pool.connection() as conn:
@@ -211,18 +267,7 @@ class MemoryService:
             if request.explain:
                 item["score_details"] = result.details
             items.append(item)
-        if self.telemetry is not None:
-            self.telemetry.emit(
-                "search",
-                results=len(items),
-                exact=exact,
-                top_k=top_k,
-                keyword=hits.any_keyword_hit,
-                entity=hits.any_entity,
-            )
-        if not uses_graph:
-            return Found(items)
-        return Found(items, await self.graph.related(scope_where(access, identifiers), request.query))
+        return cached_search(token, items, exact=exact, keyword=hits.any_keyword_hit, entity=hits.any_entity)
 
     async def update(self, raw_id: str, request: MemoryUpdate, access: Access) -> dict[str, Any]:
         memory_id = parse_memory_id(raw_id)
