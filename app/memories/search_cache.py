@@ -80,6 +80,9 @@ class SearchCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __contains__(self, key: bytes) -> bool:
+        return key in self._entries
+
     @property
     def enabled(self) -> bool:
         return self.max_entries > 0

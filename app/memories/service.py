@@ -188,6 +188,8 @@ class MemoryService:
             raise InvalidInput(SCOPE_REQUIRED)
         top_k = self._bounded(request.top_k or request.limit, DEFAULT_TOP_K, self.settings.max_top_k, "top_k")
         threshold = DEFAULT_THRESHOLD if request.threshold is None else request.threshold
+        # Scopes named only by "*", {"in": [...]} or an OR have no one version row to check: they run uncached.
+        cacheable = self.search_cache.enabled and bool(identifiers)
         # Every SearchRequest field is here, in `identifiers` / `filters`, or changes no item (enable_graph).
         cache_key = search_key(
             self.settings.embedder_model,
@@ -200,17 +202,19 @@ class MemoryService:
             explain=request.explain,
             show_expired=request.show_expired,
         )
-        # Scopes named only by "*", {"in": [...]} or an OR have no one version row to check: they run uncached.
-        token = None
-        if self.search_cache.enabled and identifiers:
-            # Read before searching: a write committing during the search then makes the entry stale, not current.
+        token = cached = None
+        # Only an entry to check is worth a statement before the embed call; without one (a new query), the
+        # versions are read on the search's own connection.
+        if cacheable and cache_key in self.search_cache:
             async with storage_errors(), self.pool.connection() as conn:
                 token = await self.repository.scope_versions(conn, scope_rows(identifiers))
-        cached = None if token is None else self.search_cache.get(cache_key, token)
-        outcome = "hit" if cached is not None else "bypass" if token is None else "miss"
+            cached = self.search_cache.get(cache_key, token)
+        outcome = "hit" if cached is not None else "miss" if cacheable else "bypass"
         if cached is None:
-            cached = await self._search_now(request, access, identifiers, filters, top_k, threshold, token)
-            if token is not None:
+            cached = await self._search_now(
+                request, access, identifiers, filters, top_k, threshold, token, read_token=cacheable
+            )
+            if cacheable:
                 self.search_cache.put(cache_key, cached)
         self.metrics.search_cache.labels(outcome).inc()
         if self.telemetry is not None:
@@ -237,8 +241,11 @@ class MemoryService:
         top_k: int,
         threshold: float,
         token: ScopeVersions | None,
+        *,
+        read_token: bool,
     ) -> CachedSearch:
-        """Embed the query (or take it from the embedding cache), then mem0's hybrid search and ranking."""
+        """Embed the query (or take it from the embedding cache), then mem0's hybrid search and ranking; the result
+        carries `token`, or with `read_token` the versions read here, on the search's own connection."""
         where = scope_where(access, identifiers, filters, show_expired=request.show_expired)
         vector = await self.query_embeddings.get_or_embed(
             self.settings.embedder_model, request.query, lambda: self._embed_one(request.query)
@@ -248,6 +255,10 @@ class MemoryService:
         ranking = search_params(request.query, threshold=threshold, top_k=top_k)
         entity_where = scope_where(access, identifiers, prefix="entity")
         async with storage_errors(), self.pool.connection() as conn:
+            if read_token and token is None:
+                # Read before searching: a write committing during the search then makes the entry stale, never
+                # wrongly current.
+                token = await self.repository.scope_versions(conn, scope_rows(identifiers))
             size = self.scope_sizes.get(size_key)
             if size is None:
                 size = await self.repository.count_scope(conn, where, cap)
