@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import re
 import uuid
 
@@ -14,6 +15,7 @@ import httpx
 
 from tests.conftest import server_env
 from tests.support.inprocess import InProcessServer
+from tests.support.jobs import infer_write, wait_job
 from tests.support.keys import mint_key
 
 YESTERDAY = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
@@ -115,6 +117,20 @@ def test_a_write_to_the_scope_shows_in_the_next_search(app_api):
     _add(app_api, user, "I drink green tea")
 
     assert _texts(_search(app_api, user)) == ["I drink green tea", "I drink tea with biscuits"]
+
+
+def test_an_inferred_write_shows_in_the_next_search(app_api, standin):
+    """The queue worker stores facts and the entities they name (which boost searches) in one transaction."""
+    user = _user()
+    _add(app_api, user, "I drink tea with biscuits")
+    _cached(app_api, user, query="Lisbon")
+    reply = {"facts": ["Lives in Lisbon"], "entities": [{"name": "Lisbon", "type": "location"}]}
+    standin.control(chat_reply=json.dumps(reply))
+
+    job = wait_job(app_api, app_api.post("/memories", json=infer_write(user, "x", async_mode=True)).json()["job_id"])
+
+    assert job["status"] == "SUCCEEDED", job
+    assert _texts(_search(app_api, user, query="Lisbon")) == ["I drink tea with biscuits", "Lives in Lisbon"]
 
 
 def test_updates_of_text_and_of_metadata_show_in_the_next_search(app_api):
