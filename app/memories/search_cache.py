@@ -13,6 +13,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from cachetools import LRUCache
@@ -47,7 +48,11 @@ class CachedSearch:
     exact: bool
     keyword: bool
     entity: bool
-    size: int
+
+    @cached_property
+    def size(self) -> int:
+        """Its bytes, estimated when it is stored (a search that is not stored never encodes its items)."""
+        return _KEY_BYTES + _PYTHON_PER_JSON_BYTE * len(json.dumps(self.items, default=str))
 
 
 def scope_rows(identifiers: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -61,13 +66,6 @@ def search_key(model: str, restriction: Mapping[str, Any], identifiers: Mapping[
     restriction (its only part in the WHERE), the scope, the filters and options, and the embedding model."""
     canonical = json.dumps([model, restriction, identifiers, options], sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).digest()
-
-
-def cached_search(
-    token: ScopeVersions | None, items: list[dict[str, Any]], *, exact: bool, keyword: bool, entity: bool
-) -> CachedSearch:
-    size = _KEY_BYTES + _PYTHON_PER_JSON_BYTE * len(json.dumps(items, default=str))
-    return CachedSearch(token, tuple(items), exact, keyword, entity, size)
 
 
 class SearchCache:

@@ -26,7 +26,7 @@ from app.memories.payloads import memory_hash, now_iso
 from app.memories.repository import HistoryEvent, MemoryRepository, StoredMemory
 from app.memories.schemas import RESERVED_PAYLOAD_KEYS, MemoryUpdate, SearchRequest
 from app.memories.scope_sizes import ScopeSizes, scope_key
-from app.memories.search_cache import CachedSearch, ScopeVersions, SearchCache, cached_search, scope_rows, search_key
+from app.memories.search_cache import CachedSearch, ScopeVersions, SearchCache, scope_rows, search_key
 from app.metrics import Metrics
 from app.named_entities.repository import NamedEntityRepository
 from app.params import SCOPE_KEYS
@@ -278,7 +278,7 @@ class MemoryService:
             if request.explain:
                 item["score_details"] = result.details
             items.append(item)
-        return cached_search(token, items, exact=exact, keyword=hits.any_keyword_hit, entity=hits.any_entity)
+        return CachedSearch(token, tuple(items), exact=exact, keyword=hits.any_keyword_hit, entity=hits.any_entity)
 
     async def update(self, raw_id: str, request: MemoryUpdate, access: Access) -> dict[str, Any]:
         memory_id = parse_memory_id(raw_id)

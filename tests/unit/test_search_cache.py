@@ -10,7 +10,6 @@ from app.memories.search_cache import (
     CachedSearch,
     ScopeVersions,
     SearchCache,
-    cached_search,
     scope_rows,
     search_key,
 )
@@ -20,7 +19,7 @@ TOKEN = ScopeVersions("2026-12-07", STARTED, (3, 1))
 
 
 def _entry(text: str = "tea") -> CachedSearch:
-    return cached_search(TOKEN, [{"id": "1", "memory": text}], exact=True, keyword=False, entity=False)
+    return CachedSearch(TOKEN, ({"id": "1", "memory": text},), exact=True, keyword=False, entity=False)
 
 
 def test_an_entry_is_served_under_its_own_token_only() -> None:
