@@ -5,6 +5,7 @@ another key's restriction is never served."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import json
@@ -12,11 +13,13 @@ import re
 import uuid
 
 import httpx
+import psycopg
 
+from app.auth.repository import KeyRepository
+from app.auth.service import mint
 from tests.conftest import server_env
 from tests.support.inprocess import InProcessServer
 from tests.support.jobs import infer_write, wait_job
-from tests.support.keys import mint_key
 
 YESTERDAY = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
 
@@ -73,18 +76,21 @@ def _cached(api: httpx.Client, user: str, **extra: object) -> list[dict[str, obj
     return second
 
 
-def test_a_repeated_search_is_a_hit_without_an_embed_call(app_api, standin):
-    user = _user()
-    _add(app_api, user, "I drink tea with biscuits")
-    _search(app_api, user)
-    standin.reset_stats()
-    outcomes = Outcomes(app_api)
+def test_a_repeated_search_is_a_hit_without_an_embed_call(fresh_db, standin):
+    """With the query-embedding cache off, every search that runs embeds its query first: no embed call means no
+    search ran."""
+    with InProcessServer(server_env(fresh_db, standin, MEM0_EMBED_CACHE_SIZE="0")) as app, app.client() as api:
+        user = _user()
+        _add(api, user, "I drink tea with biscuits")
+        _search(api, user)
+        standin.reset_stats()
+        outcomes = Outcomes(api)
 
-    for _ in range(3):
-        assert _texts(_search(app_api, user)) == ["I drink tea with biscuits"]
+        for _ in range(3):
+            assert _texts(_search(api, user)) == ["I drink tea with biscuits"]
 
-    assert outcomes.since() == {"hit": 3, "miss": 0, "bypass": 0}
-    assert standin.stats()["counts"]["embed"] == 0
+        assert outcomes.since() == {"hit": 3, "miss": 0, "bypass": 0}
+        assert standin.stats()["counts"]["embed"] == 0
 
 
 def test_every_option_that_changes_the_answer_has_its_own_entry(app_api):
@@ -213,12 +219,20 @@ def test_an_entry_from_another_day_is_not_served(app_api, app_server):
     assert outcomes.since() == {"hit": 0, "miss": 1, "bypass": 0}
 
 
+async def _limited_key(database_url: str, user_glob: str) -> str:
+    """A key for these users only, stored as `keys create --user-id` stores it (without a process per key)."""
+    key, secret = mint(admin=False, patterns={"user_id": [user_glob]})
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await KeyRepository().insert(conn, key, user_glob)
+    return secret
+
+
 def test_keys_with_different_restrictions_share_no_entry(app_api, app_server, module_db):
     user = f"team-{uuid.uuid4().hex[:8]}"
     _add(app_api, user, "I drink tea with biscuits")
     _cached(app_api, user)
-    team = mint_key(module_db, "--name", "team", "--user-id", "team-*")
-    stranger = mint_key(module_db, "--name", "stranger", "--user-id", "other-*")
+    team = asyncio.run(_limited_key(module_db, "team-*"))
+    stranger = asyncio.run(_limited_key(module_db, "other-*"))
 
     with (
         app_server.client(headers={"X-API-Key": team}) as team_api,
