@@ -51,6 +51,8 @@ class Where:
 
     def exclude_expired(self) -> None:
         """mem0's expiry: a memory whose expiration_date (YYYY-MM-DD) is before today (UTC) is left out."""
+        # The search cache's scope_versions query (app/memories/queries.sql) reads this same day: what it shows
+        # changes only when the day does, so a cached result is served only on the day it was made.
         today = sql.SQL("to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD')")
         self.parts.append(sql.SQL("coalesce(payload ->> 'expiration_date', '9999-12-31') >= {}").format(today))
 

@@ -204,7 +204,7 @@ async def start(settings: Settings, metrics: Metrics) -> AppState:
     )
     writes = WriteService(settings, pool, store, idempotency, job_repository, jobs, metrics, telemetry)
     memories = MemoryService(
-        settings, pool, ollama, memory_repository, named_entity_repository, job_repository, graph, telemetry
+        settings, pool, ollama, memory_repository, named_entity_repository, job_repository, graph, metrics, telemetry
     )
     scopes = ScopeService(pool, ScopeRepository(settings.collection_name), memories)
     named_entities = NamedEntityService(pool, named_entity_repository)

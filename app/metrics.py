@@ -39,6 +39,7 @@ class Metrics:
     graph_projected_scopes: Counter
     graph_relations_dropped: Counter
     graph_degraded: Gauge
+    search_cache: Counter
 
 
 def build_metrics() -> Metrics:
@@ -142,6 +143,13 @@ def build_metrics() -> Metrics:
         graph_degraded=Gauge(
             "mem0_graph_degraded",
             "1 while Neo4j is unreachable or a scope's projection fails (the server keeps serving), else 0.",
+            registry=registry,
+        ),
+        search_cache=Counter(
+            "mem0_search_cache",
+            "Searches answered from the search result cache (hit), computed and cached (miss), or computed without "
+            "it (bypass: disabled, or a scope named by no plain identifier).",
+            ["result"],
             registry=registry,
         ),
     )

@@ -4,8 +4,9 @@
 
 - searches one user's memories (100 or 1,000 rows: the exact scan) with queries of one or two vocabulary words, so
   the full-text half finds hits (`keyword`), and with whole sentences plus a unique tag, which it never does
-  (`no hit`), at concurrency 1, 8 and 32. The server runs with MEM0_EMBED_CACHE_SIZE=0, so every search pays its
-  embed call and overhead is latency minus the stand-in's configured 20 ms, as in scripts/bench.py.
+  (`no hit`), at concurrency 1, 8 and 32. The server runs with MEM0_EMBED_CACHE_SIZE=0 and MEM0_SEARCH_CACHE_SIZE=0,
+  so every search pays its embed call and overhead is latency minus the stand-in's configured 20 ms, as in
+  scripts/bench.py.
 - recall@10 of the hybrid ranking whose semantic candidates come from the HNSW index (ef_search 300, iterative
   scan, what the server runs above MEM0_EXACT_SEARCH_MAX_ROWS) against the same ranking over an exact scan, over
   the whole table, for the same two kinds of query. Both rankings are the server's own queries and score_and_rank.
@@ -163,6 +164,7 @@ def main() -> None:
         "MEM0_ADMIN_API_KEY": TEST_ADMIN_KEY,  # scripts.bench's load generator sends it
         "MEM0_RATE_LIMIT": "",  # one key sends every request: the per-key limit would answer 429s instead
         "MEM0_EMBED_CACHE_SIZE": "0",  # repeated one-word queries must not skip their embed call
+        "MEM0_SEARCH_CACHE_SIZE": "0",  # nor the search itself
     }
     server = ServerProcess(env)
     loaded = 0

@@ -163,3 +163,16 @@ ORDER BY payload ->> 'hash', id
 
 -- name: lock_scope
 SELECT pg_advisory_xact_lock(hashtextextended(%(scope)s, 0))
+
+-- What a cached search result is valid under (app/memories/search_cache.py): the versions of the scopes it read
+-- (migration 0016: the sum of an identifier's shards; one never written has none yet, 0), the day the expiry filter
+-- compares with (the same expression as app/filters.py Where.exclude_expired: a memory's visibility changes only
+-- when this day does), and the server's start time, so a database restored in place or failed over, whose versions
+-- may repeat older ones, never matches an entry cached before.
+-- name: scope_versions
+SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD'), pg_postmaster_start_time(),
+       ARRAY(SELECT coalesce(sum(versions.version), 0)::bigint
+             FROM unnest(%(kinds)s::text[], %(values)s::text[]) WITH ORDINALITY AS scope (kind, value, place)
+             LEFT JOIN scope_versions AS versions USING (kind, value)
+             GROUP BY scope.place
+             ORDER BY scope.place)

@@ -16,6 +16,7 @@ from app.db.queries import Queries
 from app.filters import Where
 from app.llm.embedding import Embedding
 from app.memories.keywords import ScoredRow
+from app.memories.search_cache import ScopeVersions
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,14 @@ class MemoryRepository:
             bool(rows and rows[0][5]),
             bool(rows and rows[0][6]),
         )
+
+    async def scope_versions(self, conn: AsyncConnection, rows: Sequence[tuple[str, str]]) -> ScopeVersions:
+        """The versions of these scope_versions rows (kind, value), in order, and what else a cached search
+        result is valid under."""
+        params = {"kinds": [kind for kind, _ in rows], "values": [value for _, value in rows]}
+        row = await (await conn.execute(self.q["scope_versions"], params)).fetchone()
+        assert row is not None  # a SELECT without FROM returns its one row
+        return ScopeVersions(row[0], row[1], tuple(row[2]))
 
     async def update(
         self, conn: AsyncConnection, memory_id: UUID, payload: dict[str, Any], vector: Embedding | None

@@ -27,6 +27,8 @@ from app.memories.payloads import memory_hash, now_iso
 from app.memories.repository import HistoryEvent, MemoryRepository, StoredMemory
 from app.memories.schemas import RESERVED_PAYLOAD_KEYS, MemoryUpdate, SearchRequest
 from app.memories.scope_sizes import ScopeSizes, scope_key
+from app.memories.search_cache import CachedSearch, ScopeVersions, SearchCache, scope_rows, search_key
+from app.metrics import Metrics
 from app.named_entities.repository import NamedEntityRepository
 from app.params import SCOPE_KEYS
 from app.telemetry.service import Telemetry
@@ -100,6 +102,7 @@ class MemoryService:
         named_entities: NamedEntityRepository,
         jobs: JobRepository,
         graph: GraphService,
+        metrics: Metrics,
         telemetry: Telemetry | None = None,
     ) -> None:
         self.settings = settings
@@ -112,6 +115,8 @@ class MemoryService:
         self.named_entities = named_entities
         self.query_embeddings = EmbedCache(settings.embed_cache_size)
         self.scope_sizes = ScopeSizes(settings.scope_size_ttl_s)
+        self.search_cache = SearchCache(settings.search_cache_size)
+        self.metrics = metrics
 
     async def get(self, raw_id: str, access: Access) -> dict[str, Any]:
         memory_id = parse_memory_id(raw_id)
@@ -183,16 +188,78 @@ class MemoryService:
         if not identifiers and not names_scopes(filters):
             raise InvalidInput(SCOPE_REQUIRED)
         top_k = self._bounded(request.top_k or request.limit, DEFAULT_TOP_K, self.settings.max_top_k, "top_k")
+        threshold = DEFAULT_THRESHOLD if request.threshold is None else request.threshold
+        # Scopes named only by "*", {"in": [...]} or an OR have no one version row to check: they run uncached.
+        cacheable = self.search_cache.enabled and bool(identifiers)
+        # Every SearchRequest field is here, in `identifiers` / `filters`, or changes no item (enable_graph).
+        cache_key = search_key(
+            self.settings.embedder_model,
+            access.restricted_values(),
+            identifiers,
+            query=request.query,
+            filters=filters,
+            top_k=top_k,
+            threshold=threshold,
+            explain=request.explain,
+            show_expired=request.show_expired,
+        )
+        token = cached = None
+        # Only an entry to check is worth a statement before the embed call; without one (a new query), the
+        # versions are read on the search's own connection.
+        if cacheable and cache_key in self.search_cache:
+            async with storage_errors(), self.pool.connection() as conn:
+                token = await self.repository.scope_versions(conn, scope_rows(identifiers))
+            cached = self.search_cache.get(cache_key, token)
+        outcome = "hit" if cached is not None else "miss" if cacheable else "bypass"
+        if cached is None:
+            cached = await self._search_now(
+                request, access, identifiers, filters, top_k, threshold, token, read_token=cacheable
+            )
+            if cacheable:
+                self.search_cache.put(cache_key, cached)
+        self.metrics.search_cache.labels(outcome).inc()
+        if self.telemetry is not None:
+            self.telemetry.emit(
+                "search",
+                results=len(cached.items),
+                exact=cached.exact,
+                top_k=top_k,
+                keyword=cached.keyword,
+                entity=cached.entity,
+                cached=outcome == "hit",
+            )
+        items = list(cached.items)
+        if not uses_graph:
+            return Found(items)
+        return Found(items, await self.graph.related(scope_where(access, identifiers), request.query))
+
+    async def _search_now(
+        self,
+        request: SearchRequest,
+        access: Access,
+        identifiers: dict[str, str],
+        filters: dict[str, Any],
+        top_k: int,
+        threshold: float,
+        token: ScopeVersions | None,
+        *,
+        read_token: bool,
+    ) -> CachedSearch:
+        """Embed the query (or take it from the embedding cache), then mem0's hybrid search and ranking; the result
+        carries `token`, or with `read_token` the versions read here, on the search's own connection."""
         where = scope_where(access, identifiers, filters, show_expired=request.show_expired)
         vector = await self.query_embeddings.get_or_embed(
             self.settings.embedder_model, request.query, lambda: self._embed_one(request.query)
         )
         cap = self.settings.exact_search_max_rows + 1
         size_key = scope_key(identifiers, filters, access.restricted_values())
-        threshold = DEFAULT_THRESHOLD if request.threshold is None else request.threshold
         ranking = search_params(request.query, threshold=threshold, top_k=top_k)
         entity_where = scope_where(access, identifiers, prefix="entity")
         async with storage_errors(), self.pool.connection() as conn:
+            if read_token and token is None:
+                # Read before searching: a write committing during the search then makes the entry stale, never
+                # wrongly current.
+                token = await self.repository.scope_versions(conn, scope_rows(identifiers))
             size = self.scope_sizes.get(size_key)
             if size is None:
                 size = await self.repository.count_scope(conn, where, cap)
@@ -212,18 +279,7 @@ class MemoryService:
             if request.explain:
                 item["score_details"] = result.details
             items.append(item)
-        if self.telemetry is not None:
-            self.telemetry.emit(
-                "search",
-                results=len(items),
-                exact=exact,
-                top_k=top_k,
-                keyword=hits.any_keyword_hit,
-                entity=hits.any_entity,
-            )
-        if not uses_graph:
-            return Found(items)
-        return Found(items, await self.graph.related(scope_where(access, identifiers), request.query))
+        return CachedSearch(token, tuple(items), exact=exact, keyword=hits.any_keyword_hit, entity=hits.any_entity)
 
     async def update(self, raw_id: str, request: MemoryUpdate, access: Access) -> dict[str, Any]:
         memory_id = parse_memory_id(raw_id)

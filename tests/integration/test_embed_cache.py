@@ -37,7 +37,10 @@ def test_writes_always_embed_even_for_a_searched_text(app_api, standin):
 
 
 def test_cache_size_zero_embeds_every_search(fresh_db, standin):
-    with InProcessServer(server_env(fresh_db, standin, MEM0_EMBED_CACHE_SIZE="0")) as app, app.client() as client:
+    with (
+        InProcessServer(server_env(fresh_db, standin, MEM0_EMBED_CACHE_SIZE="0", MEM0_SEARCH_CACHE_SIZE="0")) as app,
+        app.client() as client,
+    ):
         standin.reset_stats()
         for _ in range(2):
             client.post("/search", json={"query": "same words", "user_id": "c4"}).raise_for_status()
