@@ -33,12 +33,14 @@ from pgvector.psycopg import register_vector
 from psycopg import sql
 
 from app.db.migrator import migrate
+from app.filters import Where
 from app.memories.keywords import DEFAULT_THRESHOLD, search_params
 from app.memories.repository import MemoryRepository
 from scripts.bench import (
     CONCURRENCY,
     DIMS,
     USERS,
+    index_definition,
     load_memories,
     rebuild_index,
     run_level,
@@ -80,7 +82,7 @@ def hybrid_recall(database: str, queries: list[str], ef_search: int = EF_SEARCH)
     statements = {
         exact: repository.q["search"].format(
             where=everything,
-            semantic=repository.q["semantic_exact" if exact else "semantic_index"].format(where=everything),
+            semantic=repository.semantic(Where(), dims=DIMS, exact=exact),
             entity_where=everything,
         )
         for exact in (True, False)
@@ -166,6 +168,7 @@ def main() -> None:
     }
     server = ServerProcess(env)
     loaded = 0
+    definition = index_definition(database)
     try:
         for size in [10_000, 100_000] if args.large else [10_000]:
             print(f"loading {size - loaded} memories ...", flush=True)
@@ -173,7 +176,7 @@ def main() -> None:
                 conn.execute("DROP INDEX IF EXISTS memories_hnsw_idx")
             load_memories(database, size - loaded, start=loaded, seed=size)
             loaded = size
-            rebuild_index(database, 16, 64)
+            rebuild_index(database, definition)
             warm_buffers(database)
             rng = random.Random(7000 + size)
             queries = [keyword_query(rng) for _ in range(100)] + [sentence(rng) for _ in range(100)]
