@@ -472,7 +472,7 @@ def main() -> None:
                 "index_build_s": build_s,
                 "settle_s": settle(database),
                 "buffer_warm_up_s": warm_buffers(database),
-                "ef_search": recall_at_10(database, queries, [40, 100, 200, 300, 400]),
+                "ef_search": recall_at_10(database, queries, [100, 300, 600, 800, 1000]),
             }
             if server.process is None:
                 server.start().wait_ready(60)

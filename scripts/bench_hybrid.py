@@ -6,7 +6,7 @@
   the full-text half finds hits (`keyword`), and with whole sentences plus a unique tag, which it never does
   (`no hit`), at concurrency 1, 8 and 32. The server runs with MEM0_EMBED_CACHE_SIZE=0, so every search pays its
   embed call and overhead is latency minus the stand-in's configured 20 ms, as in scripts/bench.py.
-- recall@10 of the hybrid ranking whose semantic candidates come from the HNSW index (ef_search 300, iterative
+- recall@10 of the hybrid ranking whose semantic candidates come from the HNSW index (ef_search 800, iterative
   scan, what the server runs above MEM0_EXACT_SEARCH_MAX_ROWS) against the same ranking over an exact scan, over
   the whole table, for the same two kinds of query. Both rankings are the server's own queries and score_and_rank.
   Also split by whether the query's keyword signal was on (the scope had a full-text hit): a two-word query whose
@@ -55,7 +55,7 @@ from tests.support.postgres import admin_uri, create_database
 from tests.support.server_process import TEST_ADMIN_KEY, ServerProcess
 from tests.support.standin_process import OllamaStandin
 
-EF_SEARCH = 300
+EF_SEARCH = 800
 
 
 def keyword_query(rng: random.Random) -> str:

@@ -57,7 +57,7 @@ LIMIT %(limit)s
 
 -- Large scopes: the HNSW index over the vectors' binary quantization (migration 0017), scanned iteratively
 -- (hnsw.iterative_scan is set on every connection, so filters that drop most rows still fill the list), in
--- Hamming order for 4 times the candidate limit, re-ranked by the exact cosine distance of the full vectors; the
+-- Hamming order for 6 times the candidate limit, re-ranked by the exact cosine distance of the full vectors; the
 -- ORDER BY repeats the index's expression, bit({dims}) included, or the planner cannot use it. Then the keyword
 -- CTE's hits (hence first in search) are added at their exact distance before the cut. The index misses some of
 -- the nearest rows, and a missed keyword hit costs most: its keyword score would have lifted it into the results.
@@ -68,7 +68,7 @@ SELECT id, payload, distance FROM (
     (SELECT id, payload, vector <=> %(vector)b AS distance FROM (
          SELECT id, payload, vector FROM "{collection}" WHERE {where}
          ORDER BY binary_quantize(vector)::bit({dims}) <~> binary_quantize(%(vector)b)
-         LIMIT 4 * %(limit)s
+         LIMIT 6 * %(limit)s
      ) AS hamming
      ORDER BY distance
      LIMIT %(limit)s)

@@ -1,10 +1,12 @@
 -- The ANN index moves from the full vectors to their binary quantization (one bit per dimension, the sign) under
--- Hamming distance, with a small graph (m = 8, ef_construction = 16). Inserting a row into the full-vector HNSW
--- (m 16, ef_construction 64) cost Postgres ~3–5 ms of CPU, 90% of a write; into this one ~0.5 ms, because a
--- Hamming distance over 768 bits is a few popcounts instead of 768 multiply-adds and the graph is smaller. The
--- index only serves scopes above MEM0_EXACT_SEARCH_MAX_ROWS; its query (semantic_index in
--- app/memories/queries.sql) takes an oversampled candidate list in Hamming order and re-ranks it by exact cosine
--- distance on the full vectors, which the table keeps (README, "ef_search"; `python -m scripts.bench --large`).
+-- Hamming distance, with a smaller graph (m = 16, ef_construction = 32). Inserting a row into the full-vector HNSW
+-- (m 16, ef_construction 64) cost Postgres 3.5–7 ms of CPU (10,000–100,000 rows), most of a write; into this one
+-- about a third of that: a Hamming distance over 768 bits is a few popcounts instead of 768 multiply-adds, an index
+-- element is 96 bytes instead of 3 KB, and ef_construction is halved. Smaller graphs (m 8, ef_construction 16) cost
+-- less again but reached recall@10 0.85 at most. The index only serves scopes above MEM0_EXACT_SEARCH_MAX_ROWS; its
+-- query (semantic_index in app/memories/queries.sql) takes 6 times the candidate list in Hamming order and re-ranks
+-- it by exact cosine distance on the full vectors, which the table keeps (README, "ef_search"; recall measured by
+-- `python -m scripts.bench --large`).
 --
 -- The index keeps mem0's name, "{collection}_hnsw_idx": mem0's library, which may share this table, runs
 -- `CREATE INDEX IF NOT EXISTS {collection}_hnsw_idx ... USING hnsw (vector vector_cosine_ops)` each time it
@@ -16,4 +18,4 @@
 -- build rather than seeing no index.
 DROP INDEX IF EXISTS "{collection}_hnsw_idx";
 CREATE INDEX "{collection}_hnsw_idx" ON "{collection}"
-    USING hnsw ((binary_quantize(vector)::bit({dims})) bit_hamming_ops) WITH (m = 8, ef_construction = 16);
+    USING hnsw ((binary_quantize(vector)::bit({dims})) bit_hamming_ops) WITH (m = 16, ef_construction = 32);
