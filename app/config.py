@@ -142,7 +142,7 @@ class Settings(BaseSettings):
     scope_size_ttl_s: float = Field(30.0, ge=0, validation_alias=AliasChoices("MEM0_SCOPE_SIZE_TTL_S"))
     embed_cache_size: int = Field(1024, ge=0, validation_alias=AliasChoices("MEM0_EMBED_CACHE_SIZE"))
     search_cache_size: int = Field(1024, ge=0, validation_alias=AliasChoices("MEM0_SEARCH_CACHE_SIZE"))
-    hnsw_ef_search: int = Field(300, ge=1, le=1000, validation_alias=AliasChoices("MEM0_HNSW_EF_SEARCH"))
+    hnsw_ef_search: int = Field(800, ge=1, le=1000, validation_alias=AliasChoices("MEM0_HNSW_EF_SEARCH"))
     allow_reset: bool = Field(False, validation_alias=AliasChoices("MEM0_ALLOW_RESET"))
     egress_guard: Literal["enforce", "log", "off"] = Field(
         "enforce", validation_alias=AliasChoices("MEM0_EGRESS_GUARD")

@@ -30,6 +30,7 @@ from app.db.migrator import migrate
 from scripts.bench import (
     DIMS,
     USERS,
+    index_definition,
     load_memories,
     rebuild_index,
     run_level,
@@ -201,11 +202,13 @@ def idle_cpu_ms_per_s(systems: list[System], postmaster: int | None, seconds: fl
 
 
 def prepare(database: str, args: Any) -> None:
-    """The same 10,000 memories (same texts, users and vectors) in either layout, indexed and settled."""
+    """The same 10,000 memories (same texts, users and vectors) in either layout, indexed (each system's own ANN
+    index: ours from our migrations, mem0's as its library created it) and settled."""
+    definition = index_definition(database)
     with psycopg.connect(database, autocommit=True) as conn:
         conn.execute("DROP INDEX IF EXISTS memories_hnsw_idx")  # COPY first, then one index build
     load_memories(database, MEMORIES, start=0, seed=MEMORIES)
-    rebuild_index(database, args.hnsw_m, args.hnsw_ef_construction)
+    rebuild_index(database, definition, args.hnsw_m, args.hnsw_ef_construction)
     settle(database)
     warm_buffers(database)
 

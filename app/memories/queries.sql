@@ -55,15 +55,22 @@ SELECT id, payload, distance FROM (
 ORDER BY distance, id
 LIMIT %(limit)s
 
--- Large scopes: the HNSW index, scanned iteratively (hnsw.iterative_scan is set on every connection), with the
--- keyword CTE's hits (hence first in search) added at their exact distance before the cut. The index misses some
--- of the nearest rows, and a missed keyword hit costs most: its keyword score would have lifted it into the
--- results. With the union, every keyword hit among the exact scan's candidates is one (it is nearer than the
--- index's worst), and a candidate the index found is only pushed out by nearer rows, true candidates as well.
+-- Large scopes: the HNSW index over the vectors' binary quantization (migration 0017), scanned iteratively
+-- (hnsw.iterative_scan is set on every connection, so filters that drop most rows still fill the list), in
+-- Hamming order for 6 times the candidate limit, re-ranked by the exact cosine distance of the full vectors; the
+-- ORDER BY repeats the index's expression, bit({dims}) included, or the planner cannot use it. Then the keyword
+-- CTE's hits (hence first in search) are added at their exact distance before the cut. The index misses some of
+-- the nearest rows, and a missed keyword hit costs most: its keyword score would have lifted it into the results.
+-- With the union, every keyword hit among the exact scan's candidates is one (it is nearer than the index's
+-- worst), and a candidate the index found is only pushed out by nearer rows, true candidates as well.
 -- name: semantic_index
 SELECT id, payload, distance FROM (
-    (SELECT id, payload, vector <=> %(vector)b AS distance FROM "{collection}" WHERE {where}
-     ORDER BY vector <=> %(vector)b
+    (SELECT id, payload, vector <=> %(vector)b AS distance FROM (
+         SELECT id, payload, vector FROM "{collection}" WHERE {where}
+         ORDER BY binary_quantize(vector)::bit({dims}) <~> binary_quantize(%(vector)b)
+         LIMIT 6 * %(limit)s
+     ) AS hamming
+     ORDER BY distance
      LIMIT %(limit)s)
     UNION
     SELECT id, payload, vector <=> %(vector)b FROM "{collection}" WHERE id IN (SELECT id FROM keyword)

@@ -124,6 +124,13 @@ class MemoryRepository:
         row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
+    def semantic(self, where: Where, *, dims: int, exact: bool) -> sql.Composed:
+        """search's semantic candidates: the exact scan of a small scope, or the index query of a large one (which
+        names the vectors' dimensions, as the index's expression does)."""
+        return self.q["semantic_exact" if exact else "semantic_index"].format(
+            where=where.clause(), dims=sql.Literal(int(dims))
+        )
+
     async def search(
         self,
         conn: AsyncConnection,
@@ -136,7 +143,7 @@ class MemoryRepository:
     ) -> SearchHits:
         """mem0's hybrid ranking in one statement; `ranking` holds its parameters (keywords.search_params), and
         `entity_where` picks the entities that may boost (the scope's, within the caller's key)."""
-        semantic = self._with_where("semantic_exact" if exact else "semantic_index", where)
+        semantic = self.semantic(where, dims=len(vector), exact=exact)
         query = self.q["search"].format(where=where.clause(), semantic=semantic, entity_where=entity_where.clause())
         params = {**where.params, **entity_where.params, **ranking, "vector": Vector(vector)}
         rows = await (await conn.execute(query, params)).fetchall()

@@ -44,7 +44,9 @@ async def _search(database: str, *, exact: bool) -> dict[str, tuple[float, float
         await conn.execute("SET enable_seqscan = off")
         if not exact:
             cursor = await conn.execute(
-                "SELECT id FROM memories ORDER BY vector <=> %s::vector LIMIT 60", (str(QUERY),)
+                "SELECT id FROM memories ORDER BY binary_quantize(vector)::bit(3) <~> binary_quantize(%s::vector)"
+                " LIMIT 240",
+                (str(QUERY),),
             )
             assert [row[0] for row in await cursor.fetchall()] == [NEAREST]  # the scan misses the keyword hit
         ranking = search_params("7319", threshold=0.1, top_k=10)
