@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from app.deps import AccessDep, MemoryServiceDep, get_access, reject_unknown_query
 from app.errors import InvalidInput
 from app.memories.schemas import HistoryEntry, MemoryItem, MemoryList, MemoryUpdate, SearchRequest, SearchResults
+from app.memories.service import Found
 from app.params import IdentifierQuery, StatusMessage, query_identifiers
 
 # Every route here needs a key: one added later without thinking of auth is covered too.
@@ -73,10 +74,16 @@ async def delete_memories(
 
 
 @router.post("/search", response_model=SearchResults, summary="Search memories")
-async def search_memories(body: SearchRequest, service: MemoryServiceDep, access: AccessDep) -> dict[str, Any]:
+async def search_memories(body: SearchRequest, service: MemoryServiceDep, access: AccessDep) -> Response:
     """A scope's memories ranked as mem0 2.x ranks them: semantic score (1 - cosine distance) plus, when the scope
     has full-text hits for the query, a keyword score, divided by the largest possible sum; `explain` shows both."""
-    return (await service.search(body, access)).search_body()
+    found = await service.search(body, access)
+    return Response(found.rendered("search", _search_json), media_type="application/json")
+
+
+def _search_json(found: Found) -> bytes:
+    """What `response_model=SearchResults` would send: the body validated and serialised by the model."""
+    return SearchResults.model_validate(found.search_body()).model_dump_json().encode()
 
 
 @router.post("/reset", response_model=StatusMessage, summary="Reset all memories")

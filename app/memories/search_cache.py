@@ -11,7 +11,7 @@ import hashlib
 import json
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -48,6 +48,8 @@ class CachedSearch:
     exact: bool
     keyword: bool
     entity: bool
+    # Response bodies rendered from these items, by answer shape: serialised once, sent on every hit.
+    renderings: dict[str, bytes] = field(default_factory=dict, compare=False)
 
     @cached_property
     def size(self) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -78,6 +79,16 @@ class Found:
 
     results: list[dict[str, Any]]
     relations: list[Relation] | None = None
+    renderings: dict[str, bytes] | None = None  # a cached search's: see `rendered`
+
+    def rendered(self, shape: str, render: Callable[[Found], bytes]) -> bytes:
+        """The body `render` makes of this answer; for a cached search result, made once and kept with it."""
+        if self.renderings is None:
+            return render(self)
+        body = self.renderings.get(shape)
+        if body is None:
+            body = self.renderings[shape] = render(self)
+        return body
 
     def search_body(self) -> dict[str, Any]:
         """mem0's search answer: relations as {source, relationship, destination}."""
@@ -230,7 +241,7 @@ class MemoryService:
             )
         items = list(cached.items)
         if not uses_graph:
-            return Found(items)
+            return Found(items, renderings=cached.renderings)
         return Found(items, await self.graph.related(scope_where(access, identifiers), request.query))
 
     async def _search_now(

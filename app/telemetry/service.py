@@ -9,7 +9,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -103,7 +102,7 @@ class Telemetry:
                 "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
                 (timeout, timeout),
             )
-            await conn.execute(self.queries["insert_events"], {"events": Jsonb(events, dumps=orjson.dumps)})
+            await conn.execute(self.queries["insert_events"], {"events": Jsonb(events)})
 
     async def delete_expired(self) -> int:
         """Delete the events older than the retention, one batch per statement; returns how many."""
