@@ -26,6 +26,7 @@ def json_loads(data: bytes | str) -> Any:
 
 
 def json_dumps(value: Any) -> bytes | str:
+    """jsonb parameters written with orjson; Python's writer for what orjson refuses (an integer past 64 bits)."""
     try:
         return orjson.dumps(value)
     except orjson.JSONEncodeError:

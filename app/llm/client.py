@@ -47,7 +47,7 @@ class ChatReply:
 
     @property
     def tokens(self) -> int | None:
-        known = [count for count in (self.prompt_eval_count, self.eval_count) if isinstance(count, int)]
+        known = [count for count in (self.prompt_eval_count, self.eval_count) if count is not None]
         return sum(known) if known else None
 
 
@@ -114,7 +114,6 @@ class OllamaClient:
                 self.base_url,
                 connector=aiohttp.TCPConnector(limit=self.max_connections, ttl_dns_cache=60),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout_s),
-                json_serialize=lambda value: orjson.dumps(value).decode(),
                 trust_env=False,  # Ollama is local: no proxy from the environment sits between
             )
         return self._session
@@ -153,9 +152,10 @@ class OllamaClient:
         except (orjson.JSONDecodeError, KeyError, ValueError, TypeError) as error:
             raise UpstreamError(f"Ollama {operation} sent a malformed reply: {type(error).__name__}") from None
 
-    async def _post(self, operation: str, path: str, body: dict[str, Any]) -> Any:
-        """One JSON request and its decoded JSON answer."""
-        async with self._http().post(path, data=orjson.dumps(body), headers=_JSON) as response:
+    async def _request(self, operation: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One request (a POST of `body` as JSON, or a GET without one) and its decoded JSON answer."""
+        method, data = ("GET", None) if body is None else ("POST", orjson.dumps(body))
+        async with self._http().request(method, path, data=data, headers=_JSON) as response:
             raw = await response.read()
             _raise_for_status(operation, response.status, raw)
         return orjson.loads(raw)
@@ -201,7 +201,7 @@ class OllamaClient:
 
     async def _embed_request(self, model: str, texts: list[str]) -> EmbedReply:
         body = {"model": model, "input": texts, "keep_alive": self.keep_alive}
-        answer = await self._post("embed", "/api/embed", body)
+        answer = await self._request("embed", "/api/embed", body)
         rows = answer["embeddings"]
         if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
             raise TypeError("embeddings is not a list of vectors")
@@ -217,20 +217,14 @@ class OllamaClient:
 
     async def version(self, timeout_s: float | None = None) -> str:
         async def fetch() -> str:
-            async with self._http().get("/api/version") as response:
-                raw = await response.read()
-                _raise_for_status("version", response.status, raw)
-            answer = orjson.loads(raw)
+            answer = await self._request("version", "/api/version")
             return str(answer.get("version", "unknown")) if isinstance(answer, dict) else "unknown"
 
         return await self._call("version", timeout_s or self.embed_timeout_s, fetch)
 
     async def list_models(self) -> set[str]:
         async def fetch() -> set[str]:
-            async with self._http().get("/api/tags") as response:
-                raw = await response.read()
-                _raise_for_status("tags", response.status, raw)
-            models = orjson.loads(raw).get("models") or []
+            models = (await self._request("tags", "/api/tags")).get("models") or []
             names = (model.get("model") or model.get("name") for model in models if isinstance(model, dict))
             return {normalize_model_name(str(name)) for name in names if name}
 
@@ -255,7 +249,9 @@ class OllamaClient:
     async def load_llm(self, model: str) -> None:
         """An empty-prompt generate loads the model into memory and keeps it there for keep_alive."""
         body = {"model": model, "prompt": "", "keep_alive": self.keep_alive, "stream": False}
-        await self._call("generate", self.llm_timeout_s, lambda: self._post("generate", "/api/generate", body), model)
+        await self._call(
+            "generate", self.llm_timeout_s, lambda: self._request("generate", "/api/generate", body), model
+        )
 
     async def chat(self, **request: Any) -> ChatReply:
         """One chat call, streamed: a call that sends nothing for `llm_idle_timeout_s` (no first token, or none

@@ -203,21 +203,25 @@ class MemoryService:
         # Scopes named only by "*", {"in": [...]} or an OR have no one version row to check: they run uncached.
         cacheable = self.search_cache.enabled and bool(identifiers)
         # Every SearchRequest field is here, in `identifiers` / `filters`, or changes no item (enable_graph).
-        cache_key = search_key(
-            self.settings.embedder_model,
-            access.restricted_values(),
-            identifiers,
-            query=request.query,
-            filters=filters,
-            top_k=top_k,
-            threshold=threshold,
-            explain=request.explain,
-            show_expired=request.show_expired,
+        cache_key = (
+            search_key(
+                self.settings.embedder_model,
+                access.restricted_values(),
+                identifiers,
+                query=request.query,
+                filters=filters,
+                top_k=top_k,
+                threshold=threshold,
+                explain=request.explain,
+                show_expired=request.show_expired,
+            )
+            if cacheable
+            else None
         )
         token = cached = None
         # Only an entry to check is worth a statement before the embed call; without one (a new query), the
         # versions are read on the search's own connection.
-        if cacheable and cache_key in self.search_cache:
+        if cache_key is not None and cache_key in self.search_cache:
             async with storage_errors(), self.pool.connection() as conn:
                 token = await self.repository.scope_versions(conn, scope_rows(identifiers))
             cached = self.search_cache.get(cache_key, token)
@@ -226,7 +230,7 @@ class MemoryService:
             cached = await self._search_now(
                 request, access, identifiers, filters, top_k, threshold, token, read_token=cacheable
             )
-            if cacheable:
+            if cache_key is not None:
                 self.search_cache.put(cache_key, cached)
         self.metrics.search_cache.labels(outcome).inc()
         if self.telemetry is not None:

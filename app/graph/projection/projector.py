@@ -77,6 +77,7 @@ class Projector:
         self.graph = graph
         self.metrics = metrics
         self.health = GraphHealth()
+        metrics.graph_degraded.set_function(lambda: float(self.health.state == "degraded"))
         self.repository = ProjectionRepository()
         self.relations = GraphRepository()
         self._loop: asyncio.Task[None] | None = None
@@ -86,7 +87,7 @@ class Projector:
     async def open(cls, settings: Settings, pool: AsyncConnectionPool, metrics: Metrics) -> Projector:
         """Connects to Neo4j (StartupError when it is unreachable, too old or refuses the credentials) and
         creates its indexes; `start()` then runs the projection."""
-        return cls.watched(cls(pool, await Neo4jGraph.open(settings), metrics))
+        return cls(pool, await Neo4jGraph.open(settings), metrics)
 
     @classmethod
     async def open_for_server(cls, settings: Settings, pool: AsyncConnectionPool, metrics: Metrics) -> Projector:
@@ -101,11 +102,6 @@ class Projector:
         except BaseException:
             await projector.graph.close()
             raise
-        return cls.watched(projector)
-
-    @staticmethod
-    def watched(projector: Projector) -> Projector:
-        projector.metrics.graph_degraded.set_function(lambda: float(projector.health.state == "degraded"))
         return projector
 
     @property
