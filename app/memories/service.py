@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 from app.auth.access import Access
 from app.config import Settings
 from app.db.errors import storage_errors
+from app.db.statement_groups import StatementGroups
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.filters import access_where, names_scopes, scope_where
 from app.graph.names import Relation
@@ -39,6 +40,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_TOP_K = 10
 DEFAULT_LIST_LIMIT = 20  # upstream mem0's default page
 UNCAPPED = 2**62  # a count_scope cap no scope reaches
+VERSION_READS_IN_FLIGHT = 2
+VERSION_READ_MAX_SEARCHES = 256
 _PROMOTED_KEYS = (*SCOPE_KEYS, "actor_id", "role", "expiration_date", "categories", "immutable")
 
 
@@ -127,6 +130,10 @@ class MemoryService:
         self.query_embeddings = EmbedCache(settings.embed_cache_size)
         self.scope_sizes = ScopeSizes(settings.scope_size_ttl_s)
         self.search_cache = SearchCache(settings.search_cache_size)
+        # The cache checks of concurrent searches share one statement: a repeated search costs a fraction of one.
+        self.version_reads: StatementGroups[Sequence[tuple[str, str]], ScopeVersions] = StatementGroups(
+            self._read_versions, max_in_flight=VERSION_READS_IN_FLIGHT, max_items=VERSION_READ_MAX_SEARCHES
+        )
         self.metrics = metrics
 
     async def get(self, raw_id: str, access: Access) -> dict[str, Any]:
@@ -222,8 +229,7 @@ class MemoryService:
         # Only an entry to check is worth a statement before the embed call; without one (a new query), the
         # versions are read on the search's own connection.
         if cache_key is not None and cache_key in self.search_cache:
-            async with storage_errors(), self.pool.connection() as conn:
-                token = await self.repository.scope_versions(conn, scope_rows(identifiers))
+            [token] = await self.version_reads.submit([scope_rows(identifiers)])
             cached = self.search_cache.get(cache_key, token)
         outcome = "hit" if cached is not None else "miss" if cacheable else "bypass"
         if cached is None:
@@ -247,6 +253,14 @@ class MemoryService:
         if not uses_graph:
             return Found(items, renderings=cached.renderings)
         return Found(items, await self.graph.related(scope_where(access, identifiers), request.query))
+
+    async def _read_versions(self, scopes: list[Sequence[tuple[str, str]]]) -> list[ScopeVersions]:
+        """Each search's token, from one statement over the scope rows any of them names."""
+        rows = list(dict.fromkeys(row for scope in scopes for row in scope))
+        async with storage_errors(), self.pool.connection() as conn:
+            read = await self.repository.scope_versions(conn, rows)
+        version = dict(zip(rows, read.versions, strict=True))
+        return [ScopeVersions(read.day, read.server_started, tuple(version[row] for row in scope)) for scope in scopes]
 
     async def _search_now(
         self,

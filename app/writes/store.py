@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from app.auth.access import EVERYTHING
 from app.config import Settings
 from app.db.errors import storage_errors
+from app.db.statement_groups import StatementGroups
 from app.filters import scope_where
 from app.graph.repository import GraphRepository
 from app.graph.service import GraphChanges, GraphDrafts, record_relations
@@ -25,7 +26,6 @@ from app.memories.payloads import MemoryDraft
 from app.memories.repository import MemoryRepository, NewMemory
 from app.memories.schemas import AddResult
 from app.named_entities.repository import NamedEntityRepository, NewEntity
-from app.writes.insert_groups import InsertGroups
 from app.writes.results import Inference, WriteResult
 
 # Statements in flight at once: a few keep Postgres busy; more only contend for the HNSW index's pages.
@@ -78,8 +78,8 @@ class DraftStore:
         self.named_entities = named_entities
         self.graph = graph
         self.jobs = jobs
-        self.plain_inserts: InsertGroups[NewMemory] = InsertGroups(
-            self._insert_plain, max_in_flight=INSERT_GROUPS_IN_FLIGHT, max_rows=INSERT_GROUP_MAX_ROWS
+        self.plain_inserts: StatementGroups[NewMemory, uuid.UUID] = StatementGroups(
+            self._insert_plain, max_in_flight=INSERT_GROUPS_IN_FLIGHT, max_items=INSERT_GROUP_MAX_ROWS
         )
 
     async def store(
@@ -92,7 +92,7 @@ class DraftStore:
         if job is None and (key is None or not key.keyed) and write.plain:
             # The memories and their ADD events are one statement, atomic on its own: no BEGIN and COMMIT round
             # trips around it, and concurrent writes share it (the most common write, `infer: false` unkeyed).
-            await self.plain_inserts.insert(rows)
+            await self.plain_inserts.submit(rows)
             return _result(write, rows, rows, entities, job, None)
         async with storage_errors(), self.pool.connection() as conn, conn.transaction():
             if job is not None and not await self.jobs.lock_running(conn, job.job):
@@ -121,9 +121,11 @@ class DraftStore:
                 await self.jobs.complete(conn, job.job, result.job_result(), job.model)
         return result
 
-    async def _insert_plain(self, rows: list[NewMemory]) -> None:
+    async def _insert_plain(self, rows: list[NewMemory]) -> list[uuid.UUID]:
+        """The ids stored, once committed."""
         async with storage_errors(), self.pool.connection() as conn:
             await self.memories.insert_with_history(conn, rows)
+        return [row.id for row in rows]
 
     async def _embed_memories(self, drafts: Sequence[MemoryDraft]) -> list[NewMemory]:
         """The rows to insert: every draft's text embedded in one call, ids chosen here."""
