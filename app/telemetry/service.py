@@ -85,18 +85,15 @@ class Telemetry:
         return stored
 
     async def _insert(self, batch: list[Event]) -> None:
-        """One round trip (pipelined) and one JSON document for the whole batch: a flush runs every half second
-        under write load, and per-event parameters cost more than the events themselves."""
+        """One JSON document for the whole batch: a flush runs every half second under write load, and per-event
+        parameters cost more than the events themselves. Not pipelined: psycopg waits on a pipeline by polling
+        the socket for writing too, which spins this process's CPU for as long as Postgres runs the insert."""
         events = [
             {"id": event.id, "kind": event.kind, "occurred_at": event.occurred_at, "attributes": event.attributes}
             for event in batch
         ]
         timeout = f"{int(self.statement_timeout_ms)}ms"
-        async with (
-            self.pool.connection(timeout=self.statement_timeout_ms / 1000) as conn,
-            conn.pipeline(),
-            conn.transaction(),
-        ):
+        async with self.pool.connection(timeout=self.statement_timeout_ms / 1000) as conn, conn.transaction():
             # Short timeouts: a locked or slow table must fail this flush fast, not pile up connections.
             await conn.execute(
                 "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
