@@ -16,6 +16,19 @@ from app.params import IdentifierQuery, StatusMessage, query_identifiers
 router = APIRouter(tags=["memories"], dependencies=[Depends(get_access), Depends(reject_unknown_query)])
 
 
+@router.post("/search", response_model=SearchResults, summary="Search memories")
+async def search_memories(body: SearchRequest, service: MemoryServiceDep, access: AccessDep) -> Response:
+    """A scope's memories ranked as mem0 2.x ranks them: semantic score (1 - cosine distance) plus, when the scope
+    has full-text hits for the query, a keyword score, divided by the largest possible sum; `explain` shows both."""
+    found = await service.search(body, access)
+    return Response(found.rendered("search", _search_json), media_type="application/json")
+
+
+def _search_json(found: Found) -> bytes:
+    """What `response_model=SearchResults` would send: the body validated and serialised by the model."""
+    return SearchResults.model_validate(found.search_body()).model_dump_json().encode()
+
+
 @router.get("/memories", response_model=MemoryList, summary="List memories")
 async def list_memories(
     service: MemoryServiceDep,
@@ -71,19 +84,6 @@ async def delete_memories(
 ) -> dict[str, str]:
     deleted = await service.delete_scope(query_identifiers(user_id, agent_id, run_id), access)
     return {"message": f"All relevant memories deleted ({deleted})"}
-
-
-@router.post("/search", response_model=SearchResults, summary="Search memories")
-async def search_memories(body: SearchRequest, service: MemoryServiceDep, access: AccessDep) -> Response:
-    """A scope's memories ranked as mem0 2.x ranks them: semantic score (1 - cosine distance) plus, when the scope
-    has full-text hits for the query, a keyword score, divided by the largest possible sum; `explain` shows both."""
-    found = await service.search(body, access)
-    return Response(found.rendered("search", _search_json), media_type="application/json")
-
-
-def _search_json(found: Found) -> bytes:
-    """What `response_model=SearchResults` would send: the body validated and serialised by the model."""
-    return SearchResults.model_validate(found.search_body()).model_dump_json().encode()
 
 
 @router.post("/reset", response_model=StatusMessage, summary="Reset all memories")
