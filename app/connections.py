@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from app.errors import new_request_id
+
 Refusal = Callable[[str], None]
 
 
 def _raw_error(status_line: str, code: str, message: str, extra_headers: str = "") -> bytes:
-    request_id = uuid.uuid4().hex
+    request_id = new_request_id()
     body = json.dumps(
         {"error": code, "message": message, "detail": message, "request_id": request_id}, separators=(",", ":")
     ).encode()

@@ -7,14 +7,13 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import internal_error_response
+from app.errors import internal_error_response, new_request_id
 
 logger = logging.getLogger("app.access")
 
@@ -36,7 +35,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-request-id"), "")
-        request_id = incoming if _ACCEPTABLE_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _ACCEPTABLE_ID.match(incoming) else new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         token = current_request_id.set(request_id)
         started = time.perf_counter()

@@ -16,6 +16,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+import orjson
 from cachetools import LRUCache
 
 # The row TRUNCATE bumps (reset): it changes every scope, so every token holds it.
@@ -66,8 +67,12 @@ def scope_rows(identifiers: Mapping[str, str]) -> list[tuple[str, str]]:
 def search_key(model: str, restriction: Mapping[str, Any], identifiers: Mapping[str, str], **options: Any) -> bytes:
     """A fixed-size digest of everything a search's result depends on besides the data: the caller key's
     restriction (its only part in the WHERE), the scope, the filters and options, and the embedding model."""
-    canonical = json.dumps([model, restriction, identifiers, options], sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).digest()
+    parts = [model, restriction, identifiers, options]
+    try:
+        canonical = orjson.dumps(parts, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:  # an integer past 64 bits in a filter: Python's writer takes it
+        canonical = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(canonical).digest()
 
 
 class SearchCache:

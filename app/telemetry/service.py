@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,7 +53,7 @@ class Telemetry:
 
     def emit(self, kind: str, **attributes: Any) -> None:
         """Never blocks and never raises into the caller: a request's outcome cannot depend on telemetry."""
-        self.backlog.append(Event(uuid.uuid4().hex, kind, datetime.now(UTC).isoformat(), attributes))
+        self.backlog.append(Event(secrets.token_hex(16), kind, datetime.now(UTC).isoformat(), attributes))
         self.metrics.telemetry_emitted.inc()
 
     async def flush(self) -> int:

@@ -93,3 +93,10 @@ def test_the_key_changes_with_every_input_that_changes_the_answer() -> None:
 
     assert key not in changed and len(set(changed)) == len(changed)
     assert search_key("model", {}, {"user_id": "u"}, **dict(reversed(base.items()))) == key
+
+
+def test_a_filter_with_an_integer_past_64_bits_has_a_key_of_its_own() -> None:
+    def key(value: int) -> bytes:
+        return search_key("model", {}, {"user_id": "u"}, query="tea", filters={"n": value})
+
+    assert key(2**70) == key(2**70) and key(2**70) != key(2**70 + 1) != key(1)
