@@ -7,11 +7,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
-from app.deps import AccessDep, GraphServiceDep, get_access, reject_unknown_query
+from app.deps import AccessDep, GraphServiceDep, KnownQueryRoute, get_access
 from app.graph.schemas import Graph
 from app.params import MAX_PAGE_SIZE, IdentifierQuery, query_identifiers
 
-router = APIRouter(tags=["graph"], dependencies=[Depends(get_access), Depends(reject_unknown_query)])
+router = APIRouter(tags=["graph"], route_class=KnownQueryRoute, dependencies=[Depends(get_access)])
 
 
 @router.get("/graph", response_model=Graph, summary="A scope's graph: entities and relations, as it is or was")

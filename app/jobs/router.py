@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from app.deps import AccessDep, JobServiceDep, get_access, reject_unknown_query
+from app.deps import AccessDep, JobServiceDep, KnownQueryRoute, get_access
 from app.jobs.service import to_view
 
-router = APIRouter(tags=["jobs"], dependencies=[Depends(get_access), Depends(reject_unknown_query)])
+router = APIRouter(tags=["jobs"], route_class=KnownQueryRoute, dependencies=[Depends(get_access)])
 
 
 @router.get("/jobs/{job_id}", summary="Get an inferred-write job")

@@ -6,14 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from app.deps import AccessDep, MemoryServiceDep, get_access, reject_unknown_query
+from app.deps import AccessDep, KnownQueryRoute, MemoryServiceDep, get_access
 from app.errors import InvalidInput
 from app.memories.schemas import HistoryEntry, MemoryItem, MemoryList, MemoryUpdate, SearchRequest, SearchResults
 from app.memories.service import Found
 from app.params import IdentifierQuery, StatusMessage, query_identifiers
 
 # Every route here needs a key: one added later without thinking of auth is covered too.
-router = APIRouter(tags=["memories"], dependencies=[Depends(get_access), Depends(reject_unknown_query)])
+router = APIRouter(tags=["memories"], route_class=KnownQueryRoute, dependencies=[Depends(get_access)])
 
 
 @router.post("/search", response_model=SearchResults, summary="Search memories")

@@ -7,11 +7,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from app.deps import AccessDep, NamedEntityServiceDep, get_access, reject_unknown_query
+from app.deps import AccessDep, KnownQueryRoute, NamedEntityServiceDep, get_access
 from app.named_entities.schemas import NamedEntityPage
 from app.params import IdentifierQuery, PageParam, PageSizeParam, StatusMessage, query_identifiers
 
-router = APIRouter(tags=["named entities"], dependencies=[Depends(get_access), Depends(reject_unknown_query)])
+router = APIRouter(tags=["named entities"], route_class=KnownQueryRoute, dependencies=[Depends(get_access)])
 
 
 @router.get("/named-entities", response_model=NamedEntityPage, summary="List a scope's named entities")

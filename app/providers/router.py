@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from app.deps import SettingsDep, get_access, reject_unknown_query
+from app.deps import KnownQueryRoute, SettingsDep, get_access
 
-router = APIRouter(tags=["system"], dependencies=[Depends(get_access), Depends(reject_unknown_query)])
+router = APIRouter(tags=["system"], route_class=KnownQueryRoute, dependencies=[Depends(get_access)])
 
 
 @router.get("/configure/providers", summary="Supported providers")

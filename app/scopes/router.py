@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from app.deps import AccessDep, ScopeServiceDep, get_access, reject_unknown_query
+from app.deps import AccessDep, KnownQueryRoute, ScopeServiceDep, get_access
 from app.params import PageParam, PageSizeParam, StatusMessage
 from app.scopes.schemas import ScopePage
 
-router = APIRouter(tags=["scopes"], dependencies=[Depends(get_access), Depends(reject_unknown_query)])
+router = APIRouter(tags=["scopes"], route_class=KnownQueryRoute, dependencies=[Depends(get_access)])
 
 
 @router.get("/entities", response_model=ScopePage, summary="List users, agents and runs")

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.auth.access import Access
-from app.deps import AccessDep, WriteServiceDep, get_access, reject_unknown_query
+from app.deps import AccessDep, KnownQueryRoute, WriteServiceDep, get_access
 from app.idempotency.schemas import REPLAYED_HEADER, KeyedRequest, request_fingerprint, resolve_key
 from app.memories.schemas import AddResponse, MemoryCreate
 from app.writes.results import QUEUED_STATUS, STORED_STATUS
 
-router = APIRouter(tags=["memories"], dependencies=[Depends(get_access), Depends(reject_unknown_query)])
+router = APIRouter(tags=["memories"], route_class=KnownQueryRoute, dependencies=[Depends(get_access)])
 
 
 async def keyed_request(
