@@ -34,7 +34,19 @@ Every error answers `{error, message, request_id}`; a 2xx on a write means it is
 def create_app(settings: Settings, egress_guard: EgressGuard | None = None) -> FastAPI:
     metrics = build_metrics()
     app = FastAPI(
-        title="mem0-fixed", description=DESCRIPTION, version="0.1.0", lifespan=build_lifespan(settings, metrics)
+        title="mem0-fixed",
+        description=DESCRIPTION,
+        version="0.1.0",
+        lifespan=build_lifespan(settings, metrics),
+        # FastAPI exports OpenTelemetry from the environment (FASTAPI_OTEL_AUTO_CONFIGURE, OTEL_*), which may be
+        # set for other services; this server sends nothing anywhere, and /metrics is its observability.
+        telemetry={
+            "tracing": False,
+            "metrics": False,
+            "logs": False,
+            "operation_spans": False,
+            "auto_configure": False,
+        },
     )
     app.state.egress_guard = egress_guard
     app.state.metrics = metrics

@@ -1,11 +1,12 @@
-"""mem0's PostHog telemetry is off whenever this package is imported first, whatever the environment says."""
+"""mem0's PostHog telemetry and FastAPI's OpenTelemetry export are off, whatever the environment says."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-from tests.support.server_process import REPO_ROOT, clean_environment
+from tests.conftest import server_env
+from tests.support.server_process import REPO_ROOT, ServerProcess, clean_environment
 
 PROBE = """
 import app
@@ -24,3 +25,23 @@ def test_mem0_telemetry_is_forced_off_even_when_the_environment_enables_it():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "None"]
+
+
+def test_fastapi_opentelemetry_export_stays_off_when_the_environment_asks_for_it(standin, fresh_db):
+    """FastAPI configures OTLP exporters from the environment at startup when FASTAPI_OTEL_AUTO_CONFIGURE is true:
+    an environment set up for other services (a compose file's OTEL_* variables) would make this server export
+    traces with the OpenTelemetry SDK installed, and warn at every start without it."""
+    env = {
+        **server_env(fresh_db, standin),
+        "FASTAPI_OTEL_AUTO_CONFIGURE": "true",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
+    }
+
+    with ServerProcess(env) as server, server.client() as client:
+        written = client.post(
+            "/memories",
+            json={"messages": [{"role": "user", "content": "I fly kites"}], "user_id": "otel", "infer": False},
+        )
+
+    assert written.status_code == 200, written.text
+    assert "opentelemetry" not in server.output().lower()
