@@ -4,8 +4,8 @@
 -- Rows and their ADD history in one statement: one round trip, atomic without an explicit transaction.
 -- name: insert_memories_with_history
 WITH new AS (
-    SELECT * FROM unnest(%(ids)s::uuid[], %(vectors)b::vector[], %(payloads)s::jsonb[],
-                         %(texts)s::text[], %(actor_ids)s::text[], %(roles)s::text[])
+    SELECT * FROM unnest(%(ids)b::uuid[], %(vectors)b::vector[], %(payloads)b::jsonb[],
+                         %(texts)b::text[], %(actor_ids)b::text[], %(roles)b::text[])
         AS new (id, vector, payload, text, actor_id, role)
 ), added AS (
     INSERT INTO "{collection}" (id, vector, payload, written_here) SELECT id, vector, payload, true FROM new
