@@ -55,7 +55,7 @@ class CachedSearch:
     @cached_property
     def size(self) -> int:
         """Its bytes, estimated when it is stored (a search that is not stored never encodes its items)."""
-        return _KEY_BYTES + _PYTHON_PER_JSON_BYTE * len(json.dumps(self.items, default=str))
+        return _KEY_BYTES + _PYTHON_PER_JSON_BYTE * len(_json_bytes(self.items))
 
 
 def scope_rows(identifiers: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -67,12 +67,15 @@ def scope_rows(identifiers: Mapping[str, str]) -> list[tuple[str, str]]:
 def search_key(model: str, restriction: Mapping[str, Any], identifiers: Mapping[str, str], **options: Any) -> bytes:
     """A fixed-size digest of everything a search's result depends on besides the data: the caller key's
     restriction (its only part in the WHERE), the scope, the filters and options, and the embedding model."""
-    parts = [model, restriction, identifiers, options]
+    return hashlib.sha256(_json_bytes([model, restriction, identifiers, options])).digest()
+
+
+def _json_bytes(value: Any) -> bytes:
+    """`value` as JSON, keys sorted (one meaning, one key), anything else as its str."""
     try:
-        canonical = orjson.dumps(parts, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
-    except orjson.JSONEncodeError:  # an integer past 64 bits in a filter: Python's writer takes it
-        canonical = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(canonical).digest()
+        return orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:  # an integer past 64 bits: Python's writer takes it
+        return json.dumps(value, sort_keys=True, default=str).encode()
 
 
 class SearchCache:
