@@ -5,39 +5,22 @@ needs several statements to be atomic says so with `conn.transaction()`."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-import orjson
 from pgvector.psycopg import register_vector_async
 from psycopg import AsyncConnection
 from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
-
-def json_loads(data: bytes | str) -> Any:
-    """jsonb columns read with orjson (every search and list decodes its rows' payloads); Python's reader for what
-    orjson refuses, an integer past 64 bits."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return json.loads(data)
-
-
-def json_dumps(value: Any) -> bytes | str:
-    """jsonb parameters written with orjson; Python's writer for what orjson refuses (an integer past 64 bits)."""
-    try:
-        return orjson.dumps(value)
-    except orjson.JSONEncodeError:
-        return json.dumps(value)
+from app import json_codec
 
 
 def _configure_for(ef_search: int) -> Callable[[AsyncConnection], Awaitable[None]]:
     async def configure(conn: AsyncConnection) -> None:
         await register_vector_async(conn)
-        set_json_loads(json_loads, conn)
-        set_json_dumps(json_dumps, conn)
+        # jsonb read and written with orjson: every search and list decodes its rows' payloads.
+        set_json_loads(json_codec.loads, conn)
+        set_json_dumps(json_codec.dumps, conn)
         # pgvector filters after the HNSW scan; iterative scans keep a rare user's rows reachable.
         await conn.execute("SELECT set_config('hnsw.iterative_scan', 'strict_order', false)")
         await conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(ef_search),))

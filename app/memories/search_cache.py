@@ -8,7 +8,6 @@ database server's start time (memories/queries.sql scope_versions says why each)
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,8 +15,9 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-import orjson
 from cachetools import LRUCache
+
+from app.json_codec import canonical_dumps
 
 # The row TRUNCATE bumps (reset): it changes every scope, so every token holds it.
 EVERY_SCOPE = ("*", "*")
@@ -55,7 +55,7 @@ class CachedSearch:
     @cached_property
     def size(self) -> int:
         """Its bytes, estimated when it is stored (a search that is not stored never encodes its items)."""
-        return _KEY_BYTES + _PYTHON_PER_JSON_BYTE * len(_json_bytes(self.items))
+        return _KEY_BYTES + _PYTHON_PER_JSON_BYTE * len(canonical_dumps(self.items))
 
 
 def scope_rows(identifiers: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -67,15 +67,7 @@ def scope_rows(identifiers: Mapping[str, str]) -> list[tuple[str, str]]:
 def search_key(model: str, restriction: Mapping[str, Any], identifiers: Mapping[str, str], **options: Any) -> bytes:
     """A fixed-size digest of everything a search's result depends on besides the data: the caller key's
     restriction (its only part in the WHERE), the scope, the filters and options, and the embedding model."""
-    return hashlib.sha256(_json_bytes([model, restriction, identifiers, options])).digest()
-
-
-def _json_bytes(value: Any) -> bytes:
-    """`value` as JSON, keys sorted (one meaning, one key), anything else as its str."""
-    try:
-        return orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
-    except orjson.JSONEncodeError:  # an integer past 64 bits: Python's writer takes it
-        return json.dumps(value, sort_keys=True, default=str).encode()
+    return hashlib.sha256(canonical_dumps([model, restriction, identifiers, options])).digest()
 
 
 class SearchCache:

@@ -150,3 +150,14 @@ def test_list_and_delete_by_each_identifier_kind(app_api):
     assert app_api.get("/memories", params={"agent_id": "kind-a", "run_id": "other"}).json()["results"] == []
     assert app_api.delete("/memories", params={"run_id": "kind-r"}).status_code == 200
     assert app_api.get("/memories", params={"user_id": "kind-u"}).json()["results"] == []
+
+
+def test_metadata_with_an_integer_past_64_bits_is_stored_and_read_back_exactly(app_api):
+    user = f"bigint-{uuid.uuid4().hex[:8]}"
+    [memory_id] = _add(app_api, user, "I count grains of sand", metadata={"grains": 2**70})
+
+    stored = app_api.get(f"/memories/{memory_id}").json()
+    found = app_api.post("/search", json={"query": "sand", "user_id": user}).json()["results"]
+
+    assert stored["metadata"]["grains"] == 2**70
+    assert [hit["metadata"]["grains"] for hit in found] == [2**70]
